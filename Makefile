@@ -1,0 +1,59 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both set themselves up.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: help setup demo test test-fast lint format bench data clean lock
+
+help:
+	@echo "make demo   - set up, materialise the default dataset, run the pipeline once"
+	@echo "make test   - set up and run the test suite"
+	@echo "make lint   - ruff, ruff format --check, mypy"
+	@echo "make bench  - benchmarks into benchmarks/results/ and benchmarks/REPORT.md"
+
+# torch goes first and pinned: a bare `torch` requirement would pull several GB of CUDA wheels.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade "pip>=24"
+	$(BIN)/python -m pip install -q -c constraints.txt "torch==2.13.0"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev]"
+	touch $@
+
+setup: $(STAMP)
+
+data: $(STAMP)
+	@test -d data || $(BIN)/flywheel data init --path data
+
+demo: data
+	@test -d .dvc || (echo "not a DVC repository: run from the flywheel checkout" && exit 1)
+	$(BIN)/flywheel run
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check src flows tests benchmarks
+	$(BIN)/ruff format --check src flows tests benchmarks
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff format src flows tests benchmarks
+	$(BIN)/ruff check --fix src flows tests benchmarks
+
+bench: data
+	$(BIN)/python -m benchmarks.run_all
+
+clean:
+	rm -rf artifacts registry .flywheel .prefect feedback
+
+# Re-pin after changing dependencies; torch's local "+cpu" label is dropped so the pin
+# also matches the same release elsewhere.
+lock: $(STAMP)
+	(echo "# Pinned versions tested with this project (pip install -c constraints.txt). Regenerate with 'make lock'."; \
+	 $(BIN)/python -m pip freeze --exclude-editable | grep -v '^flywheel' | sed 's/^torch==\([0-9.]*\)+cpu/torch==\1/') > constraints.txt

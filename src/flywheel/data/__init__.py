@@ -1,0 +1,1 @@
+"""Datasets: materialising the default one, listing files, decoding and normalising inputs."""

@@ -1,0 +1,40 @@
+"""The default dataset: scikit-learn's bundled handwritten digits as a PNG image folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from flywheel.data.png import encode_png
+
+DIGITS_LABELS = tuple(str(i) for i in range(10))
+
+
+def digits_images() -> tuple[np.ndarray, np.ndarray]:
+    """The 1,797 8x8 images scaled from 0..16 to 0..255, and their integer labels."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    pixels = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)
+    return pixels, bunch.target.astype(np.int64)
+
+
+def materialise_digits(target: Path, *, overwrite: bool = False) -> int:
+    """Write ``target/<label>/<index>.png``; returns the number of files written.
+
+    Refuses to touch a non-empty folder unless ``overwrite``: it may hold a user's data.
+    """
+    target = Path(target)
+    if target.exists() and any(target.iterdir()) and not overwrite:
+        raise FileExistsError(f"{target} is not empty; pass --force to rewrite the default dataset")
+    pixels, labels = digits_images()
+    for label in DIGITS_LABELS:
+        (target / label).mkdir(parents=True, exist_ok=True)
+    for index, (image, label) in enumerate(zip(pixels, labels, strict=True)):
+        path = target / str(label) / f"{index:04d}.png"
+        tmp = path.with_suffix(".png.tmp")
+        tmp.write_bytes(encode_png(image))
+        os.replace(tmp, path)
+    return len(labels)

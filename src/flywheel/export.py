@@ -1,0 +1,116 @@
+"""Export stage: the trained network as one self-contained ONNX file, checked against PyTorch.
+
+The TorchScript exporter (``dynamo=False``) is used on purpose: torch 2.13 defaults to the
+dynamo exporter, which needs ``onnxscript`` (not a dependency) and may write weights as
+external data next to the graph. For plain Conv/BN/Linear networks the TorchScript path is
+mature, folds BatchNorm into the convolutions and writes a single file.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from flywheel.config import Params
+from flywheel.data.arrays import load_split
+from flywheel.data.images import PreprocessingSpec
+from flywheel.errors import ExportMismatchError
+from flywheel.layout import Layout
+from flywheel.ort_session import CPU, make_session
+from flywheel.training import load_network
+
+log = logging.getLogger(__name__)
+
+INPUT_NAME = "input"
+OUTPUT_NAME = "logits"
+DEFAULT_OPSET = 17
+_PARITY_BATCH = 256
+
+
+def export_onnx(
+    net: nn.Module, input_shape: tuple[int, ...], path: Path, opset: int = DEFAULT_OPSET
+) -> Path:
+    """Write ``net`` (``input_shape`` without the batch axis) to ``path`` with a dynamic batch."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A copy, so exporting never flips the caller's module between train and eval.
+    model = copy.deepcopy(net).cpu().eval()
+    example = torch.zeros((1, *input_shape), dtype=torch.float32)
+    tmp = path.with_suffix(".onnx.tmp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # "legacy exporter": chosen on purpose
+        torch.onnx.export(
+            model,
+            (example,),
+            str(tmp),
+            dynamo=False,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            opset_version=opset,
+        )
+    onnx.checker.check_model(str(tmp), full_check=True)
+    tmp.replace(path)
+    return path
+
+
+def _compare(net: nn.Module, onnx_path: Path, x: np.ndarray) -> tuple[float, float]:
+    """(max |onnx - torch| logit difference, argmax agreement) over all of ``x``."""
+    # CPU always: parity is a property of the graph, not of whichever GPU happens to be here.
+    session = make_session(onnx_path, providers=[CPU])
+    net = copy.deepcopy(net).cpu().eval()
+    max_diff, agree = 0.0, 0
+    with torch.inference_mode():
+        for i in range(0, len(x), _PARITY_BATCH):
+            batch = np.ascontiguousarray(x[i : i + _PARITY_BATCH], dtype=np.float32)
+            expected = net(torch.from_numpy(batch)).numpy()
+            got = session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
+            max_diff = max(max_diff, float(np.max(np.abs(got - expected))))
+            agree += int((got.argmax(axis=1) == expected.argmax(axis=1)).sum())
+    return max_diff, agree / max(len(x), 1)
+
+
+def check_parity(net: nn.Module, onnx_path: Path, x: np.ndarray, atol: float) -> float:
+    """Largest |ONNX Runtime - PyTorch| logit difference over ``x``; raises beyond ``atol``."""
+    max_diff, _ = _compare(net, onnx_path, x)
+    if max_diff > atol:
+        raise ExportMismatchError(max_diff, atol)
+    return max_diff
+
+
+def run_export(params: Params, layout: Layout) -> dict[str, object]:
+    spec = PreprocessingSpec.load(layout.preprocessing_spec)
+    net = load_network(layout.checkpoint, params, spec)
+    x, _ = load_split(layout.split_file("test"))
+    path = export_onnx(net, spec.input_shape, layout.variant_file("fp32"))
+    max_diff, agreement = _compare(net, path, x)
+    atol = params.evaluate.export_atol
+    report: dict[str, object] = {
+        "path": path.name,
+        "opset": DEFAULT_OPSET,
+        "exporter": "torchscript",
+        "input_name": INPUT_NAME,
+        "output_name": OUTPUT_NAME,
+        "input_shape": ["batch", *spec.input_shape],
+        "samples": len(x),
+        "max_abs_diff": max_diff,
+        "atol": atol,
+        "argmax_agreement": agreement,
+        "size_bytes": path.stat().st_size,
+    }
+    layout.export_report.parent.mkdir(parents=True, exist_ok=True)
+    layout.export_report.write_text(json.dumps(report, indent=2) + "\n")
+    if max_diff > atol:
+        # The report stays on disk as the evidence; the model file does not.
+        path.unlink(missing_ok=True)
+        raise ExportMismatchError(max_diff, atol)
+    log.info("exported %s: max |diff| %.2e over %d samples", path, max_diff, len(x))
+    return report

@@ -1,0 +1,1 @@
+"""Networks and the LightningModules that train them."""

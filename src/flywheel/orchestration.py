@@ -1,0 +1,165 @@
+"""What the Prefect flow calls: each function is one step of a run, with no Prefect in it.
+
+Keeping the steps here keeps ``flows/`` to orchestration (retries, schedules, artifacts)
+and lets tests and benchmarks call the same steps directly.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from flywheel import dvc_ops
+from flywheel.deploy import DeployOutcome, deploy, load_evaluation
+from flywheel.errors import DataValidationError, FlywheelError
+from flywheel.workspace import Workspace, open_workspace
+
+STAGES = dvc_ops.STAGES
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (dvc_ops.DvcBusy, TimeoutError)
+
+
+@dataclass(frozen=True)
+class DataVersion:
+    hash: str
+    dvc_file: str | None
+
+    @property
+    def short(self) -> str:
+        return self.hash.removesuffix(".dir")[:8]
+
+
+@dataclass
+class RunRecord:
+    """What one run did, for the summary artifact and the CLI's report."""
+
+    workspace: str
+    data: DataVersion
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    deploy: dict[str, Any] | None = None
+    status: str = "running"
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return (
+            not any(s["ran"] for s in self.stages.values())
+            and (self.deploy or {}).get("status") == "unchanged"
+        )
+
+
+def prepare(params_file: str | None, project: str | None) -> Workspace:
+    return open_workspace(params_file, Path(project) if project else None)
+
+
+def snapshot(ws: Workspace) -> DataVersion:
+    digest, dvc_file = dvc_ops.snapshot_data(ws.project, ws.layout.data)
+    return DataVersion(digest, str(dvc_file.relative_to(ws.project)) if dvc_file else None)
+
+
+def changed_stages(ws: Workspace) -> set[str]:
+    return dvc_ops.changed_stages(ws.root)
+
+
+def run_stage(ws: Workspace, stage: str) -> dvc_ops.StageRun:
+    """Reproduce one stage; a failing ``validate`` becomes the typed validation error."""
+    try:
+        return dvc_ops.repro_stage(ws.root, stage)
+    except dvc_ops.StageFailed:
+        if stage == "validate":
+            report_path = ws.layout.validation_dir / "report.json"
+            if report_path.is_file():
+                from flywheel.validation.report import ValidationReport
+
+                raise DataValidationError(ValidationReport.load(report_path)) from None
+        raise
+
+
+def gate_and_deploy(ws: Workspace, data: DataVersion, run: dict[str, Any]) -> DeployOutcome:
+    return deploy(ws, data.hash, run)
+
+
+def variant_rows(ws: Workspace) -> list[dict[str, Any]]:
+    report = load_evaluation(ws)
+    rows = []
+    for name, v in report["variants"].items():
+        rows.append(
+            {
+                "variant": name,
+                "winner": name == report["winner"],
+                "accuracy": round(float(v["accuracy"]), 4),
+                "size_kb": round(int(v["size_bytes"]) / 1024, 1),
+                "p50_ms_batch1": round(float(v["latency_p50_ms"]), 4),
+                "p99_ms_batch1": round(float(v["latency_p99_ms"]), 4),
+                "throughput_per_s_batch64": round(float(v["throughput_per_s"]), 1),
+            }
+        )
+    eager = report.get("torch_eager")
+    if eager:
+        rows.append(
+            {
+                "variant": "pytorch-eager (reference)",
+                "winner": False,
+                "accuracy": round(float(eager.get("accuracy", float("nan"))), 4),
+                "size_kb": round(int(eager.get("size_bytes", 0)) / 1024, 1),
+                "p50_ms_batch1": round(float(eager["latency_p50_ms"]), 4),
+                "p99_ms_batch1": round(float(eager["latency_p99_ms"]), 4),
+                "throughput_per_s_batch64": round(
+                    float(eager.get("throughput_per_s", float("nan"))), 1
+                ),
+            }
+        )
+    return rows
+
+
+def summary_markdown(record: RunRecord, rows: list[dict[str, Any]]) -> str:
+    lines = [
+        f"# Flywheel run: {record.workspace} @ data {record.data.short}",
+        "",
+        f"- data hash: `{record.data.hash}`"
+        + (f" (versioned by `{record.data.dvc_file}`)" if record.data.dvc_file else ""),
+        f"- status: **{record.status}**",
+        "",
+        "## Stages",
+        "",
+        "| stage | ran | seconds |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {n} | {'yes' if s['ran'] else 'cached'} | {s['seconds']} |"
+        for n, s in record.stages.items()
+    ]
+    if rows:
+        lines += ["", "## Variants (test split)", ""]
+        header = list(rows[0])
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(str(r[h]) for h in header) + " |" for r in rows]
+    if record.deploy:
+        lines += ["", "## Decision", "", f"- {record.deploy['status']}: {record.deploy['reason']}"]
+        gate = record.deploy.get("gate")
+        if gate:
+            for check in gate["checks"]:
+                mark = "pass" if check["passed"] else "FAIL"
+                lines.append(f"  - {mark} `{check['name']}`: {check['detail']}")
+    return "\n".join(lines) + "\n"
+
+
+def failure_reason(err: BaseException) -> str:
+    if isinstance(err, FlywheelError):
+        return str(err)
+    return f"{type(err).__name__}: {err}"
+
+
+def record_json(record: RunRecord) -> str:
+    return json.dumps(
+        {
+            "workspace": record.workspace,
+            "data_hash": record.data.hash,
+            "status": record.status,
+            "nothing_to_do": record.nothing_to_do,
+            "stages": record.stages,
+            "deploy": record.deploy,
+        },
+        indent=2,
+        default=str,
+    )

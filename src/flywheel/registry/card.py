@@ -1,0 +1,45 @@
+"""The JSON card beside every registered model: what it is, what made it, how good it is."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ModelCard(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", protected_namespaces=())
+
+    version: str
+    created_at: str
+    task: str
+    labels: tuple[str, ...]
+    data_hash: str
+    params_hash: str
+    code_version: str
+    variant: str
+    recipe: dict[str, Any]
+    metrics: dict[str, float]
+    size_bytes: int
+    sha256: str
+    params: dict[str, Any]
+    evaluation: dict[str, Any]
+    run: dict[str, Any] = {}
+
+    def save(self, path: Path) -> None:
+        path.write_text(self.model_dump_json(indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> ModelCard:
+        return cls.model_validate(json.loads(Path(path).read_text()))
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()

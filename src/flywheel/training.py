@@ -1,0 +1,201 @@
+"""Train stage: a Lightning ``Trainer`` on the preprocessed splits.
+
+GPU and mixed precision when present, CPU and fp32 otherwise; early stopping on the
+validation loss and the best checkpoint (by validation accuracy) kept as the result.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from torch import nn
+
+from flywheel.config import Params, TrainConfig
+from flywheel.data.arrays import load_split, make_loader
+from flywheel.data.images import PreprocessingSpec
+from flywheel.layout import Layout
+from flywheel.models.classifier import Classifier
+from flywheel.models.factory import build_network
+
+log = logging.getLogger(__name__)
+
+
+def resolve_precision(cfg: TrainConfig) -> tuple[str, str]:
+    """(accelerator, precision) for this machine: mixed precision only where a GPU runs it."""
+    gpu = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu")
+    if cfg.accelerator == "gpu" and not torch.cuda.is_available():
+        raise RuntimeError("train.accelerator is 'gpu' but no CUDA device is available")
+    accelerator = "gpu" if gpu else "cpu"
+    if cfg.precision != "auto":
+        return accelerator, "32-true" if cfg.precision == "32" else cfg.precision
+    if not gpu:
+        return accelerator, "32-true"
+    return accelerator, "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+
+
+class EpochHistory(Callback):
+    """Collects one row of metrics per validation epoch for the DVC training-curve plot."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, float]] = []
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        m = trainer.callback_metrics
+        self.rows.append(
+            {
+                "epoch": float(trainer.current_epoch),
+                "train_loss": float(m.get("train_loss_epoch", m.get("train_loss", float("nan")))),
+                "val_loss": float(m.get("val_loss", float("nan"))),
+                "val_acc": float(m.get("val_acc", float("nan"))),
+            }
+        )
+
+
+@dataclass(frozen=True)
+class FitResult:
+    best_val_acc: float
+    epochs_run: int
+    seconds: float
+    samples_per_s: float
+    accelerator: str
+    precision: str
+
+
+def fit_classifier(
+    net: nn.Module,
+    params: Params,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    *,
+    max_epochs: int,
+    checkpoint_dir: Path | None = None,
+    extra_callbacks: Sequence[Callback] = (),
+) -> tuple[nn.Module, FitResult, list[dict[str, float]]]:
+    """Fit ``net`` and return it with the best validation weights loaded."""
+    cfg = params.train
+    accelerator, precision = resolve_precision(cfg)
+    # Lightning keeps a module in whatever mode it arrives in; a loaded (eval-mode) net
+    # would otherwise fine-tune with frozen BatchNorm statistics.
+    net.train()
+    module = Classifier(net, lr=cfg.lr, weight_decay=cfg.weight_decay, max_epochs=max_epochs)
+    history = EpochHistory()
+    checkpoint = ModelCheckpoint(
+        dirpath=checkpoint_dir,
+        filename="model",
+        monitor="val_acc",
+        mode="max",
+        save_top_k=1,
+        enable_version_counter=False,
+    )
+    limit = cfg.limit_batches or None
+    trainer = L.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        precision=precision,  # type: ignore[arg-type]
+        max_epochs=max_epochs,
+        callbacks=[
+            EarlyStopping(monitor="val_loss", patience=cfg.patience, mode="min"),
+            checkpoint,
+            history,
+            *extra_callbacks,
+        ],
+        logger=False,
+        default_root_dir=str(checkpoint_dir) if checkpoint_dir else None,
+        enable_checkpointing=True,
+        enable_progress_bar=sys.stderr.isatty(),
+        enable_model_summary=False,
+        deterministic=True,
+        limit_train_batches=limit,
+        limit_val_batches=limit,
+        num_sanity_val_steps=0,
+    )
+    train_loader = make_loader(
+        *train, cfg.batch_size, shuffle=True, seed=params.seed, num_workers=cfg.num_workers
+    )
+    val_loader = make_loader(*val, 256, shuffle=False, num_workers=cfg.num_workers)
+    start = time.perf_counter()
+    trainer.fit(module, train_loader, val_loader)
+    seconds = time.perf_counter() - start
+    best = checkpoint.best_model_path
+    if best:
+        state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+        module.load_state_dict(state)
+    net = module.net.cpu().eval()
+    epochs = trainer.current_epoch
+    seen = len(train[0]) if limit is None else min(len(train[0]), limit * cfg.batch_size)
+    result = FitResult(
+        best_val_acc=float(checkpoint.best_model_score or float("nan")),
+        epochs_run=int(epochs),
+        seconds=round(seconds, 3),
+        samples_per_s=round(seen * max(epochs, 1) / max(seconds, 1e-9), 1),
+        accelerator=accelerator,
+        precision=precision,
+    )
+    return net, result, history.rows
+
+
+@torch.inference_mode()
+def accuracy(net: nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 512) -> float:
+    net.eval()
+    correct = 0
+    for i in range(0, len(x), batch_size):
+        logits = net(torch.from_numpy(x[i : i + batch_size]))
+        correct += int((logits.argmax(dim=1).numpy() == y[i : i + batch_size]).sum())
+    return correct / max(len(x), 1)
+
+
+def load_network(checkpoint: Path, params: Params, spec: PreprocessingSpec) -> nn.Module:
+    """The trained network from a Lightning checkpoint written by :func:`run_train`."""
+    net = build_network(params, spec)
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
+    net.load_state_dict({k.removeprefix("net."): v for k, v in state.items()})
+    return net.eval()
+
+
+def run_train(params: Params, layout: Layout) -> dict[str, object]:
+    L.seed_everything(params.seed, workers=True, verbose=False)
+    spec = PreprocessingSpec.load(layout.preprocessing_spec)
+    train, val, test = (load_split(layout.split_file(s)) for s in ("train", "val", "test"))
+    layout.model_dir.mkdir(parents=True, exist_ok=True)
+    net, fit, rows = fit_classifier(
+        build_network(params, spec),
+        params,
+        train,
+        val,
+        max_epochs=params.train.max_epochs,
+        checkpoint_dir=layout.model_dir,
+    )
+    metrics = {
+        **asdict(fit),
+        "val_acc": round(accuracy(net, *val), 6),
+        "test_acc": round(accuracy(net, *test), 6),
+        "parameters": sum(p.numel() for p in net.parameters()),
+    }
+    layout.train_metrics.parent.mkdir(parents=True, exist_ok=True)
+    layout.train_metrics.write_text(json.dumps(metrics, indent=2) + "\n")
+    layout.train_curve.parent.mkdir(parents=True, exist_ok=True)
+    header = "epoch,train_loss,val_loss,val_acc\n"
+    body = "".join(
+        f"{int(r['epoch'])},{r['train_loss']:.6f},{r['val_loss']:.6f},{r['val_acc']:.6f}\n"
+        for r in rows
+    )
+    layout.train_curve.write_text(header + body)
+    log.info(
+        "trained: val_acc=%.4f test_acc=%.4f in %.1fs",
+        metrics["val_acc"],
+        metrics["test_acc"],
+        fit.seconds,
+    )
+    return metrics

@@ -1,0 +1,79 @@
+"""Integration fixtures: a real DVC + git project in a temp folder, and a real Prefect backend."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+# Tiny but real settings: every stage runs, nothing takes long.
+FAST_PARAMS: dict[str, dict[str, Any]] = {
+    "train": {"max_epochs": 4, "patience": 2},
+    "compress": {"finetune_epochs": 1, "calibration_samples": 64},
+    "evaluate": {"latency_runs": 20, "warmup_runs": 3, "throughput_runs": 3},
+    "gate": {"min_accuracy": 0.8},
+}
+
+
+def _run(cmd: list[str], cwd: Path) -> None:
+    subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, text=True)
+
+
+def write_params(path: Path, overrides: dict[str, dict[str, Any]]) -> None:
+    raw = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    for section, values in overrides.items():
+        if isinstance(values, dict):
+            raw.setdefault(section, {}).update(values)
+        else:
+            raw[section] = values
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+
+
+@pytest.fixture
+def dvc_project(tmp_path: Path) -> Callable[..., Path]:
+    """A fresh git + DVC repository holding the project's dvc.yaml, a params.yaml with
+    tiny training settings, the default dataset and its expectation suite."""
+
+    def make(**overrides: dict[str, Any]) -> Path:
+        from flywheel.config import load_params
+        from flywheel.data.digits import materialise_digits
+        from flywheel.layout import Layout
+        from flywheel.validation.suite import save_suite
+
+        root = tmp_path / "project"
+        root.mkdir()
+        shutil.copy(PROJECT / "dvc.yaml", root / "dvc.yaml")
+        merged = {**FAST_PARAMS, **overrides}
+        # Code deps point at the real source tree, outside this temp repo.
+        merged.setdefault("paths", {})["code"] = str(PROJECT / "src" / "flywheel")
+        write_params(root / "params.yaml", merged)
+        _run(["git", "init", "-q"], root)
+        _run(["git", "config", "user.email", "ci@example.com"], root)
+        _run(["git", "config", "user.name", "ci"], root)
+        _run([sys.executable, "-m", "dvc", "init", "-q"], root)
+        _run([sys.executable, "-m", "dvc", "config", "core.analytics", "false"], root)
+        materialise_digits(root / "data")
+        params = load_params(root / "params.yaml")
+        save_suite(params, Layout.from_params(params, root))
+        return root
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def prefect_backend() -> Iterator[None]:
+    """A real (temporary, SQLite) Prefect server for flows run in this process."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
