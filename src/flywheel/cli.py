@@ -133,17 +133,28 @@ def _prefect_env(project: Path) -> None:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
+_ROW_KEYS = {
+    "variant",
+    "winner",
+    "size_kb",
+    "p50_ms_batch1",
+    "p99_ms_batch1",
+    "throughput_per_s_batch64",
+}
+
+
 def _print_run(record: dict[str, Any]) -> None:
     typer.echo(f"data hash: {record['data_hash']}")
     for name, s in record["stages"].items():
         typer.echo(f"  stage {name:<10} {'ran' if s['ran'] else 'cached':<7} {s['seconds']}s")
     deploy = record.get("deploy") or {}
     if record.get("variants"):
-        typer.echo(f"  {'variant':<26}{'accuracy':>9}{'size KB':>9}{'p50 ms':>9}{'img/s@64':>10}")
+        metric = next(k for k in record["variants"][0] if k not in _ROW_KEYS)
+        typer.echo(f"  {'variant':<26}{metric:>9}{'size KB':>9}{'p50 ms':>9}{'rows/s@64':>10}")
         for v in record["variants"]:
             mark = "*" if v["winner"] else " "
             typer.echo(
-                f" {mark}{v['variant']:<26}{v['accuracy']:>9.4f}{v['size_kb']:>9.1f}"
+                f" {mark}{v['variant']:<26}{v[metric]:>9.4f}{v['size_kb']:>9.1f}"
                 f"{v['p50_ms_batch1']:>9.4f}{v['throughput_per_s_batch64']:>10.0f}"
             )
     typer.echo(f"decision: {deploy.get('status')} ({deploy.get('reason')})")
@@ -199,9 +210,9 @@ def models(params: ParamsOpt = None, as_json: JsonOpt = False) -> None:
         typer.echo("no models registered yet")
     for c in cards:
         mark = "*" if c.version == production else " "
-        accuracy = c.metrics["accuracy"]
+        metric = str(c.params.get("gate", {}).get("metric", "accuracy"))
         typer.echo(
-            f"{mark} {c.version}  {c.created_at}  {c.variant:<12} acc={accuracy:.4f}"
+            f"{mark} {c.version}  {c.created_at}  {c.variant:<12} {metric}={c.metrics[metric]:.4f}"
             f"  {c.size_bytes / 1024:.1f} KB  data={c.data_hash[:8]}"
         )
 
@@ -234,7 +245,10 @@ def predict(
         typer.echo(json.dumps(payload, indent=2))
         return
     for p, pr in zip(paths, predictions, strict=True):
-        typer.echo(f"{p}\t{pr.label}\t{pr.probabilities[pr.label]:.4f}")
+        if pr.label is None:
+            typer.echo(f"{p}\t{pr.fields['value']:.6g}")
+        else:
+            typer.echo(f"{p}\t{pr.label}\t{pr.probabilities[pr.label]:.4f}")
 
 
 @app.command()

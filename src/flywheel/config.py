@@ -25,9 +25,29 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+TaskName = Literal["image_classification", "text_classification", "sentiment", "tabular_regression"]
+ColumnRef = str | int  # a header name, or a 0-based position for files without a header
+
+
 class DataConfig(_Section):
     path: Path = Path("data")
-    kind: Literal["image_folder"] = "image_folder"
+    # image_folder: <path>/<label>/*.png|jpg; text_folder: <path>/<label>/*.txt;
+    # table: a CSV/TSV/Parquet file (or a folder of them) read with the options below.
+    kind: Literal["image_folder", "text_folder", "table"] = "image_folder"
+    format: Literal["auto", "csv", "tsv", "parquet"] = "auto"
+    # For a folder of tables: which files to read (glob, e.g. "*_labelled.txt"); default:
+    # every .csv/.tsv/.parquet file.
+    pattern: str | None = None
+    header: bool = True
+    delimiter: str | None = None  # None: "," for csv, tab for tsv
+    quoting: Literal["minimal", "none"] = "minimal"
+    encoding: str = "utf-8"
+    text_column: ColumnRef = "text"
+    title_column: ColumnRef | None = None  # joined before the text when set
+    label_column: ColumnRef = "label"
+    target: ColumnRef = "target"  # tabular regression
+    numeric_columns: tuple[ColumnRef, ...] = ()
+    categorical_columns: tuple[ColumnRef, ...] = ()
     # Where feedback from the serving endpoint lands; never merged into ``path`` directly.
     feedback_inbox: Path = Path("feedback")
 
@@ -35,31 +55,63 @@ class DataConfig(_Section):
 class ImageConfig(_Section):
     size: PositiveInt = 8
     mode: Literal["L", "RGB"] = "L"
+    # Training-split augmentation only; evaluation and serving never augment.
+    augment: bool = False
 
     @property
     def channels(self) -> int:
         return 1 if self.mode == "L" else 3
 
 
+class TextConfig(_Section):
+    max_len: PositiveInt = 128  # tokens per example after truncation
+    vocab_size: PositiveInt = 20_000
+    min_freq: PositiveInt = 2
+    lowercase: bool = True
+
+
+class TransformerConfig(_Section):
+    max_len: PositiveInt = 64
+    # Layers of the encoder kept frozen while fine-tuning (0 = train all).
+    freeze_layers: Annotated[int, Field(ge=0)] = 0
+
+
+class ColumnRule(_Section):
+    min: float | None = None
+    max: float | None = None
+    categories: tuple[str, ...] | None = None
+    max_null_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+
+
 class ValidateConfig(_Section):
     suite: str = "default"
     labels: tuple[str, ...] = ()
+    # Row-level expectations pass when at least this share of rows passes; failing rows
+    # are quarantined either way. 1.0 means any bad row fails the run.
+    mostly: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    min_rows: PositiveInt = 1
+    min_rows_per_class: PositiveInt = 1
+    # images
     allowed_modes: tuple[str, ...] = ("L",)
     allowed_formats: tuple[str, ...] = ("PNG",)
     min_width: PositiveInt = 1
     max_width: PositiveInt = 100_000
     min_height: PositiveInt = 1
     max_height: PositiveInt = 100_000
-    min_rows_per_class: PositiveInt = 1
+    # text
+    min_chars: PositiveInt = 1
+    max_chars: PositiveInt = 100_000
+    # tables: per-column rules, keyed by column name
+    columns: dict[str, ColumnRule] = {}
 
     @model_validator(mode="after")
     def _check(self) -> ValidateConfig:
-        if not self.labels:
-            raise ValueError("validate.labels must list at least one label")
         if len(set(self.labels)) != len(self.labels):
             raise ValueError("validate.labels contains duplicates")
         if self.min_width > self.max_width or self.min_height > self.max_height:
             raise ValueError("validate: min size is larger than max size")
+        if self.min_chars > self.max_chars:
+            raise ValueError("validate: min_chars is larger than max_chars")
         return self
 
 
@@ -75,9 +127,12 @@ class SplitConfig(_Section):
 
 
 class ModelConfig(_Section):
+    # CNN / text-CNN convolution widths; MLP and head hidden sizes (empty: a linear model).
     channels: tuple[PositiveInt, ...] = (32, 64)
-    hidden: PositiveInt = 128
+    hidden: tuple[PositiveInt, ...] = (128,)
     dropout: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.2
+    embedding_dim: PositiveInt = 64
+    kernel_size: PositiveInt = 5
 
 
 class TrainConfig(_Section):
@@ -122,13 +177,22 @@ class EvaluateConfig(_Section):
     intra_op_threads: Annotated[int, Field(ge=0)] = 0
 
 
+MetricName = Literal["accuracy", "r2", "rmse", "mae"]
+LOWER_IS_BETTER: frozenset[str] = frozenset({"rmse", "mae"})
+
+
 class GateConfig(_Section):
-    metric: Literal["accuracy"] = "accuracy"
-    min_accuracy: Annotated[float, Field(ge=0.0, le=1.0)] = 0.9
-    # A compressed variant may lose at most this much against fp32 to be chosen.
-    max_drop: Annotated[float, Field(ge=0.0, le=1.0)] = 0.01
-    # The candidate may fall at most this much below the model in production.
-    tolerance: Annotated[float, Field(ge=0.0, le=1.0)] = 0.005
+    # The metric every comparison uses; its direction follows from its name.
+    metric: MetricName = "accuracy"
+    # Absolute floor (or ceiling, for rmse/mae) on the metric; None: no absolute bound.
+    min_accuracy: Annotated[float, Field(ge=0.0, le=1.0)] | None = 0.9
+    min_r2: float | None = None
+    max_rmse: Annotated[float, Field(gt=0.0)] | None = None
+    max_mae: Annotated[float, Field(gt=0.0)] | None = None
+    # A compressed variant may be at most this much worse than fp32 (metric units).
+    max_drop: Annotated[float, Field(ge=0.0)] = 0.01
+    # The candidate may be at most this much worse than the model in production.
+    tolerance: Annotated[float, Field(ge=0.0)] = 0.005
     # Candidate must not be slower than production by more than this factor.
     max_latency_ratio: Annotated[float, Field(gt=0.0)] = 1.5
     max_size_ratio: Annotated[float, Field(gt=0.0)] = 2.0
@@ -159,12 +223,17 @@ class PathsConfig(_Section):
     code: Path = Path("src/flywheel")
 
 
+REGRESSION_TASKS: frozenset[str] = frozenset({"tabular_regression"})
+
+
 class Params(_Section):
-    task: Literal["image_classification"] = "image_classification"
+    task: TaskName = "image_classification"
     seed: int = 42
     data: DataConfig = DataConfig()
     paths: PathsConfig = PathsConfig()
     image: ImageConfig = ImageConfig()
+    text: TextConfig = TextConfig()
+    transformer: TransformerConfig = TransformerConfig()
     validate_: ValidateConfig = Field(alias="validate")
     split: SplitConfig = SplitConfig()
     model: ModelConfig = ModelConfig()
@@ -179,7 +248,29 @@ class Params(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> Params:
-        if self.image.mode not in self.validate_.allowed_modes:
+        regression = self.task in REGRESSION_TASKS
+        expected_kind = {
+            "image_classification": ("image_folder",),
+            "text_classification": ("table", "text_folder"),
+            "sentiment": ("table", "text_folder"),
+            "tabular_regression": ("table",),
+        }[self.task]
+        if self.data.kind not in expected_kind:
+            raise ValueError(
+                f"data.kind {self.data.kind!r} does not fit task {self.task!r}; "
+                f"use one of {list(expected_kind)}"
+            )
+        if regression == (self.gate.metric == "accuracy"):
+            raise ValueError(
+                f"gate.metric {self.gate.metric!r} does not fit task {self.task!r}"
+                + (" (use r2, rmse or mae)" if regression else " (use accuracy)")
+            )
+        if not regression and len(self.validate_.labels) < 2:
+            raise ValueError("validate.labels must list at least two labels for a classifier")
+        if (
+            self.task == "image_classification"
+            and self.image.mode not in self.validate_.allowed_modes
+        ):
             raise ValueError(
                 f"image.mode {self.image.mode!r} is not in validate.allowed_modes "
                 f"{list(self.validate_.allowed_modes)}"
@@ -188,7 +279,15 @@ class Params(_Section):
 
     @property
     def labels(self) -> tuple[str, ...]:
-        return self.validate_.labels
+        return () if self.is_regression else self.validate_.labels
+
+    @property
+    def is_regression(self) -> bool:
+        return self.task in REGRESSION_TASKS
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.gate.metric not in LOWER_IS_BETTER
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", by_alias=True)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from flywheel.data.arrays import load_split
 from flywheel.errors import FlywheelError
+from flywheel.families import get_family
 from flywheel.gate import GateResult, ModelMeasure, decide, enforce, probe
 from flywheel.provenance import code_version
 from flywheel.registry import ModelCard, Registry
@@ -46,17 +47,29 @@ def load_evaluation(ws: Workspace) -> dict[str, Any]:
     return dict(json.loads(ws.layout.evaluation_report.read_text()))
 
 
+@dataclass(frozen=True)
+class _TestSet:
+    instances: list[Any]
+    y: np.ndarray
+
+
 def _measure(
-    path: Any, x: np.ndarray, y: np.ndarray, ws: Workspace, version: str | None
+    ws: Workspace, model: Path, spec: Path, test: _TestSet, version: str | None
 ) -> ModelMeasure:
+    """Measure one model from raw test instances through its own preprocessing spec."""
     from flywheel.evaluate import measure_variant
     from flywheel.ort_session import available_providers
 
-    r = measure_variant(path, x, y, ws.params.evaluate, available_providers())
-    return ModelMeasure(r.accuracy, r.latency_p50_ms, r.size_bytes, version)
+    family = get_family(ws.params.task)
+    x = family.encode(test.instances, family.load_spec(spec))
+    metric = ws.params.gate.metric
+    r = measure_variant(model, x, test.y, ws.params.evaluate, available_providers(), metric)
+    return ModelMeasure(r.score, r.latency_p50_ms, r.size_bytes, version)
 
 
-def _compatible(card: ModelCard, ws: Workspace) -> bool:
+def _comparable(card: ModelCard, ws: Workspace) -> bool:
+    """Production can be scored on this run's test set only if it solves the same task
+    with the same classes in the same order."""
     return card.task == ws.params.task and tuple(card.labels) == tuple(ws.params.labels)
 
 
@@ -67,7 +80,9 @@ def deploy(ws: Workspace, data_hash: str, run: dict[str, Any] | None = None) -> 
     winner = str(report["winner"])
     candidate_path = layout.variant_file(winner)
     candidate_sha = sha256_file(candidate_path)
-    x_test, y_test = load_split(layout.split_file("test"))
+    family = get_family(ws.params.task)
+    test = _TestSet(*family.raw_split(ws.params, layout, "test"))
+    x_probe = family.encode(test.instances[:8], family.load_spec(layout.preprocessing_spec))
 
     with registry.lock():
         production = registry.production()
@@ -82,18 +97,16 @@ def deploy(ws: Workspace, data_hash: str, run: dict[str, Any] | None = None) -> 
                     "unchanged", card.version, f"candidate {winner} is {card.version}, {why}", card
                 )
 
-        candidate = _measure(candidate_path, x_test, y_test, ws, None)
+        candidate = _measure(ws, candidate_path, layout.preprocessing_spec, test, None)
         reference = None
-        if production is not None and _compatible(production, ws):
+        if production is not None and _comparable(production, ws):
+            version = registry.verify(production.version).version
             reference = _measure(
-                registry.model_path(registry.verify(production.version).version),
-                x_test,
-                y_test,
-                ws,
-                production.version,
+                ws, registry.model_path(version), registry.spec_path(version), test, version
             )
         result = enforce(decide(candidate, reference, ws.params.gate))
-        probe(candidate_path, x_test[:8], len(ws.params.labels))
+        outputs = len(ws.params.labels) or 1
+        probe(candidate_path, x_probe, outputs)
 
         recipe_path = layout.recipe_file(winner)
         recipe = (
@@ -112,11 +125,11 @@ def deploy(ws: Workspace, data_hash: str, run: dict[str, Any] | None = None) -> 
                 "variant": winner,
                 "recipe": recipe,
                 "metrics": {
-                    "accuracy": float(variant["accuracy"]),
+                    **{k: float(v) for k, v in variant["metrics"].items()},
                     "latency_p50_ms": float(variant["latency_p50_ms"]),
                     "latency_p99_ms": float(variant["latency_p99_ms"]),
                     "throughput_per_s": float(variant["throughput_per_s"]),
-                    "gate_accuracy": candidate.accuracy,
+                    f"gate_{ws.params.gate.metric}": candidate.score,
                 },
                 "params": ws.params.as_dict(),
                 "evaluation": report,
@@ -125,7 +138,7 @@ def deploy(ws: Workspace, data_hash: str, run: dict[str, Any] | None = None) -> 
         )
         registry.promote(card.version)
         try:
-            _post_promotion_check(registry, x_test[:8], len(ws.params.labels))
+            _post_promotion_check(registry, x_probe, outputs)
         except FlywheelError as err:
             log.error("post-promotion check of %s failed (%s); rolling back", card.version, err)
             if production is not None:

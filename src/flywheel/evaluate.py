@@ -1,7 +1,8 @@
 """Evaluate stage: accuracy, size and speed of every variant, and the winner among them.
 
-The winner is the variant with the lowest batch-1 median latency among those that lose at
-most ``gate.max_drop`` accuracy against fp32. Timings are taken in interleaved rounds, every
+The winner is the variant with the lowest batch-1 median latency among those at most
+``gate.max_drop`` worse than fp32 on the gate metric (accuracy, r2, rmse or mae).
+Timings are taken in interleaved rounds, every
 variant measured once per round in a rotating order, so a burst of noise on a small shared
 machine lands on all variants rather than on whichever happened to run at that moment.
 """
@@ -22,8 +23,9 @@ from torch import nn
 
 from flywheel.config import EvaluateConfig, Params
 from flywheel.data.arrays import load_split
-from flywheel.data.images import PreprocessingSpec
+from flywheel.families import get_family
 from flywheel.layout import Layout
+from flywheel.metrics import compute_metrics, worse_by
 from flywheel.ort_session import available_providers, make_session
 from flywheel.training import load_network
 
@@ -48,7 +50,8 @@ class Timing:
 
 @dataclass(frozen=True)
 class VariantResult:
-    accuracy: float
+    score: float  # the gate metric, in its own units and direction
+    metrics: dict[str, float]
     size_bytes: int
     latency_p50_ms: float
     latency_p99_ms: float
@@ -56,19 +59,29 @@ class VariantResult:
     provider: str
 
 
+def qualifies(ref: VariantResult, r: VariantResult, max_drop: float, metric: str) -> bool:
+    return worse_by(metric, ref.score, r.score) <= max_drop + _EPS
+
+
 def choose_winner(
-    results: Mapping[str, VariantResult], max_drop: float, reference: str = REFERENCE
+    results: Mapping[str, VariantResult],
+    max_drop: float,
+    reference: str = REFERENCE,
+    metric: str = "accuracy",
 ) -> str:
-    """The fastest (batch-1 p50) variant within ``max_drop`` accuracy of ``reference``.
+    """The fastest (batch-1 p50) variant at most ``max_drop`` worse than ``reference`` on
+    ``metric`` (higher is better for accuracy and r2, lower for rmse and mae).
 
     The reference always qualifies, so there is always a winner; ties on latency go to the
     smaller file, then to the name, so the choice never depends on dict order.
     """
     if reference not in results:
         raise KeyError(f"reference variant {reference!r} has no result")
-    floor = results[reference].accuracy - max_drop
+    ref = results[reference]
     qualified = [
-        name for name, r in results.items() if name == reference or r.accuracy + _EPS >= floor
+        name
+        for name, r in results.items()
+        if name == reference or qualifies(ref, r, max_drop, metric)
     ]
     return min(
         qualified,
@@ -95,11 +108,11 @@ def _torch_runner(net: nn.Module) -> Runner:
     return run
 
 
-def _accuracy(run: Runner, x: np.ndarray, y: np.ndarray, batch_size: int) -> float:
-    correct = 0
-    for i in range(0, len(x), batch_size):
-        correct += int((run(x[i : i + batch_size]).argmax(axis=1) == y[i : i + batch_size]).sum())
-    return correct / max(len(x), 1)
+def _metrics(
+    run: Runner, x: np.ndarray, y: np.ndarray, batch_size: int, regression: bool
+) -> dict[str, float]:
+    outputs = np.concatenate([run(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    return {k: round(v, 6) for k, v in compute_metrics(outputs, y, regression).items()}
 
 
 def _time_calls(run: Runner, batches: list[np.ndarray], n: int, start: int) -> list[float]:
@@ -171,13 +184,20 @@ def torch_threads(threads: int) -> Iterator[None]:
 
 
 def measure_variant(
-    path: Path, x: np.ndarray, y: np.ndarray, cfg: EvaluateConfig, providers: list[str]
+    path: Path,
+    x: np.ndarray,
+    y: np.ndarray,
+    cfg: EvaluateConfig,
+    providers: list[str],
+    metric: str = "accuracy",
 ) -> VariantResult:
-    """Accuracy on (``x``, ``y``), file size and speed of one ONNX model on its own."""
+    """The metrics on (``x``, ``y``), file size and speed of one ONNX model on its own."""
     run, provider = _onnx_runner(Path(path), cfg, providers)
     timing = _benchmark({"v": run}, x, cfg, rounds=1)["v"]
+    metrics = _metrics(run, x, y, cfg.throughput_batch, regression=metric != "accuracy")
     return VariantResult(
-        accuracy=_accuracy(run, x, y, cfg.throughput_batch),
+        score=metrics[metric],
+        metrics=metrics,
         size_bytes=Path(path).stat().st_size,
         provider=provider,
         **asdict(timing),
@@ -192,7 +212,8 @@ def measure_torch_eager(net: nn.Module, x: np.ndarray, cfg: EvaluateConfig) -> T
 
 def run_evaluate(params: Params, layout: Layout) -> dict[str, object]:
     cfg = params.evaluate
-    spec = PreprocessingSpec.load(layout.preprocessing_spec)
+    metric = params.gate.metric
+    spec = get_family(params.task).load_spec(layout.preprocessing_spec)
     x, y = load_split(layout.split_file("test"))
     providers = available_providers()
     variants: list[str] = [v for v in params.compress.variants if layout.variant_file(v).is_file()]
@@ -208,24 +229,29 @@ def run_evaluate(params: Params, layout: Layout) -> dict[str, object]:
         runners[v], provider_of[v] = _onnx_runner(layout.variant_file(v), cfg, providers)
     runners["torch_eager"] = _torch_runner(load_network(layout.checkpoint, params, spec))
     with torch_threads(cfg.intra_op_threads):
-        accuracy = {n: _accuracy(run, x, y, cfg.throughput_batch) for n, run in runners.items()}
+        metrics = {
+            n: _metrics(run, x, y, cfg.throughput_batch, params.is_regression)
+            for n, run in runners.items()
+        }
         timing = _benchmark(runners, x, cfg, rounds=ROUNDS)
 
     results = {
         v: VariantResult(
-            accuracy=accuracy[v],
+            score=metrics[v][metric],
+            metrics=metrics[v],
             size_bytes=layout.variant_file(v).stat().st_size,
             provider=provider_of[v],
             **asdict(timing[v]),
         )
         for v in variants
     }
-    winner = choose_winner(results, params.gate.max_drop)
+    winner = choose_winner(results, params.gate.max_drop, metric=metric)
     ref, win, eager = results[REFERENCE], results[winner], timing["torch_eager"]
-    floor = ref.accuracy - params.gate.max_drop
     report: dict[str, object] = {
         "reference": REFERENCE,
         "winner": winner,
+        "metric": metric,
+        "higher_is_better": params.higher_is_better,
         "max_drop": params.gate.max_drop,
         "provider": provider_of[winner],
         "intra_op_threads": cfg.intra_op_threads,
@@ -234,12 +260,13 @@ def run_evaluate(params: Params, layout: Layout) -> dict[str, object]:
             v: {
                 **asdict(r),
                 "file": layout.variant_file(v).name,
-                "qualified": v == REFERENCE or r.accuracy + _EPS >= floor,
+                "qualified": v == REFERENCE or qualifies(ref, r, params.gate.max_drop, metric),
             }
             for v, r in results.items()
         },
         "torch_eager": {
-            "accuracy": accuracy["torch_eager"],
+            "score": metrics["torch_eager"][metric],
+            "metrics": metrics["torch_eager"],
             "provider": "torch-cpu",
             **asdict(eager),
         },
@@ -249,7 +276,7 @@ def run_evaluate(params: Params, layout: Layout) -> dict[str, object]:
             "winner_p50_vs_torch_eager": round(win.latency_p50_ms / eager.latency_p50_ms, 4),
             "fp32_p50_vs_torch_eager": round(ref.latency_p50_ms / eager.latency_p50_ms, 4),
             "winner_throughput_vs_fp32": round(win.throughput_per_s / ref.throughput_per_s, 4),
-            "winner_accuracy_drop": round(ref.accuracy - win.accuracy, 6),
+            "winner_metric_drop": round(worse_by(metric, ref.score, win.score), 6),
         },
     }
     layout.evaluation_report.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ import json
 import logging
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -21,8 +22,8 @@ from torch import nn
 
 from flywheel.config import Params
 from flywheel.data.arrays import load_split
-from flywheel.data.images import PreprocessingSpec
 from flywheel.errors import ExportMismatchError
+from flywheel.families import get_family
 from flywheel.layout import Layout
 from flywheel.ort_session import CPU, make_session
 from flywheel.training import load_network
@@ -36,14 +37,22 @@ _PARITY_BATCH = 256
 
 
 def export_onnx(
-    net: nn.Module, input_shape: tuple[int, ...], path: Path, opset: int = DEFAULT_OPSET
+    net: nn.Module,
+    example: torch.Tensor | tuple[int, ...],
+    path: Path,
+    opset: int = DEFAULT_OPSET,
+    dynamic_axes: dict[int, str] | None = None,
 ) -> Path:
-    """Write ``net`` (``input_shape`` without the batch axis) to ``path`` with a dynamic batch."""
+    """Write ``net`` to ``path`` with a dynamic batch axis (plus ``dynamic_axes`` of the input).
+
+    ``example`` is an input batch, or a float input shape without the batch axis."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # A copy, so exporting never flips the caller's module between train and eval.
     model = copy.deepcopy(net).cpu().eval()
-    example = torch.zeros((1, *input_shape), dtype=torch.float32)
+    if not isinstance(example, torch.Tensor):
+        example = torch.zeros((1, *example), dtype=torch.float32)
+    input_axes = {0: "batch", **(dynamic_axes or {})}
     tmp = path.with_suffix(".onnx.tmp")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # "legacy exporter": chosen on purpose
@@ -54,7 +63,7 @@ def export_onnx(
             dynamo=False,
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+            dynamic_axes={INPUT_NAME: input_axes, OUTPUT_NAME: {0: "batch"}},
             opset_version=opset,
         )
     onnx.checker.check_model(str(tmp), full_check=True)
@@ -63,15 +72,16 @@ def export_onnx(
 
 
 def _compare(net: nn.Module, onnx_path: Path, x: np.ndarray) -> tuple[float, float]:
-    """(max |onnx - torch| logit difference, argmax agreement) over all of ``x``."""
+    """(max |onnx - torch| output difference, argmax agreement) over all of ``x``; the
+    agreement is 1.0 for single-output (regression) models, where argmax means nothing."""
     # CPU always: parity is a property of the graph, not of whichever GPU happens to be here.
     session = make_session(onnx_path, providers=[CPU])
     net = copy.deepcopy(net).cpu().eval()
     max_diff, agree = 0.0, 0
     with torch.inference_mode():
         for i in range(0, len(x), _PARITY_BATCH):
-            batch = np.ascontiguousarray(x[i : i + _PARITY_BATCH], dtype=np.float32)
-            expected = net(torch.from_numpy(batch)).numpy()
+            batch = np.ascontiguousarray(x[i : i + _PARITY_BATCH])
+            expected = net(torch.from_numpy(batch)).float().numpy()
             got = session.run([OUTPUT_NAME], {INPUT_NAME: batch})[0]
             max_diff = max(max_diff, float(np.max(np.abs(got - expected))))
             agree += int((got.argmax(axis=1) == expected.argmax(axis=1)).sum())
@@ -86,11 +96,18 @@ def check_parity(net: nn.Module, onnx_path: Path, x: np.ndarray, atol: float) ->
     return max_diff
 
 
+def export_family_network(net: nn.Module, params: Params, spec: Any, path: Path) -> Path:
+    family = get_family(params.task)
+    return export_onnx(
+        net, family.example_input(spec), path, dynamic_axes=family.dynamic_input_axes
+    )
+
+
 def run_export(params: Params, layout: Layout) -> dict[str, object]:
-    spec = PreprocessingSpec.load(layout.preprocessing_spec)
+    spec = get_family(params.task).load_spec(layout.preprocessing_spec)
     net = load_network(layout.checkpoint, params, spec)
     x, _ = load_split(layout.split_file("test"))
-    path = export_onnx(net, spec.input_shape, layout.variant_file("fp32"))
+    path = export_family_network(net, params, spec, layout.variant_file("fp32"))
     max_diff, agreement = _compare(net, path, x)
     atol = params.evaluate.export_atol
     report: dict[str, object] = {
@@ -99,7 +116,8 @@ def run_export(params: Params, layout: Layout) -> dict[str, object]:
         "exporter": "torchscript",
         "input_name": INPUT_NAME,
         "output_name": OUTPUT_NAME,
-        "input_shape": ["batch", *spec.input_shape],
+        "input_shape": ["batch", *x.shape[1:]],
+        "input_dtype": str(x.dtype),
         "samples": len(x),
         "max_abs_diff": max_diff,
         "atol": atol,

@@ -11,15 +11,17 @@ from pathlib import Path
 
 import numpy as np
 
-from flywheel.config import GateConfig
+from flywheel.config import LOWER_IS_BETTER, GateConfig
 from flywheel.errors import GateRejected
+from flywheel.metrics import worse_by
 
 
 @dataclass(frozen=True)
 class ModelMeasure:
-    """One model measured on the current test split, on this machine, in this run."""
+    """One model measured on the current test split, on this machine, in this run.
+    ``score`` is the gate metric (``params.gate.metric``) in its own units."""
 
-    accuracy: float
+    score: float
     latency_p50_ms: float
     size_bytes: int
     version: str | None = None
@@ -46,26 +48,43 @@ class GateResult:
         return asdict(self)
 
 
+def absolute_bound(cfg: GateConfig) -> float | None:
+    """The configured floor (or ceiling, for error metrics) on the gate metric."""
+    return {
+        "accuracy": cfg.min_accuracy,
+        "r2": cfg.min_r2,
+        "rmse": cfg.max_rmse,
+        "mae": cfg.max_mae,
+    }[cfg.metric]
+
+
 def decide(candidate: ModelMeasure, production: ModelMeasure | None, cfg: GateConfig) -> GateResult:
-    checks = [
-        Check(
-            "min_accuracy",
-            candidate.accuracy,
-            cfg.min_accuracy,
-            candidate.accuracy >= cfg.min_accuracy,
-            f"accuracy {candidate.accuracy:.4f} vs required {cfg.min_accuracy:.4f}",
-        )
-    ]
-    if production is not None:
-        floor = production.accuracy - cfg.tolerance
+    metric = cfg.metric
+    lower_better = metric in LOWER_IS_BETTER
+    checks = []
+    bound = absolute_bound(cfg)
+    if bound is not None:
+        ok = candidate.score <= bound if lower_better else candidate.score >= bound
         checks.append(
             Check(
-                "vs_production_accuracy",
-                candidate.accuracy,
-                floor,
-                candidate.accuracy >= floor,
-                f"accuracy {candidate.accuracy:.4f} vs production {production.version} "
-                f"{production.accuracy:.4f} - tolerance {cfg.tolerance}",
+                f"{'max' if lower_better else 'min'}_{metric}",
+                candidate.score,
+                bound,
+                ok,
+                f"{metric} {candidate.score:.4f} vs "
+                f"{'allowed at most' if lower_better else 'required'} {bound:.4f}",
+            )
+        )
+    if production is not None:
+        worse = worse_by(metric, production.score, candidate.score)
+        checks.append(
+            Check(
+                f"vs_production_{metric}",
+                worse,
+                cfg.tolerance,
+                worse <= cfg.tolerance + 1e-12,
+                f"{metric} {candidate.score:.4f} vs production {production.version} "
+                f"{production.score:.4f} (tolerance {cfg.tolerance})",
             )
         )
         latency_ratio = candidate.latency_p50_ms / max(production.latency_p50_ms, 1e-9)

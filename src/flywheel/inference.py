@@ -1,42 +1,50 @@
-"""Predictions with a registered model: the same preprocessing as training, ONNX Runtime inside."""
+"""Predictions with a registered model: the family's own preprocessing, ONNX Runtime inside."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from hashlib import sha256
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from flywheel.data.images import PreprocessingSpec, preprocess_file
 from flywheel.errors import IntegrityError, RegistryError
+from flywheel.families import Family, get_family
+from flywheel.metrics import softmax
 from flywheel.ort_session import make_session
 from flywheel.registry import ModelCard, Registry
+
+__all__ = ["Prediction", "Predictor", "softmax"]
 
 
 @dataclass(frozen=True)
 class Prediction:
-    label: str
-    probabilities: dict[str, float]
+    """One answer: ``{"label", "probabilities"}`` for classifiers, ``{"value"}`` for regressors."""
 
-    def as_dict(self) -> dict[str, object]:
-        return {"label": self.label, "probabilities": self.probabilities}
+    fields: dict[str, Any]
 
+    @property
+    def label(self) -> str | None:
+        label = self.fields.get("label")
+        return None if label is None else str(label)
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return np.asarray(exp / exp.sum(axis=1, keepdims=True))
+    @property
+    def probabilities(self) -> dict[str, float]:
+        return dict(self.fields.get("probabilities", {}))
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.fields)
 
 
 class Predictor:
     """One verified model version in one ONNX Runtime session."""
 
-    def __init__(
-        self, card: ModelCard, spec: PreprocessingSpec, model_bytes: bytes, threads: int = 0
-    ) -> None:
+    def __init__(self, card: ModelCard, spec: Any, model_bytes: bytes, threads: int = 0) -> None:
         self.card = card
         self.spec = spec
+        self.family: Family = get_family(card.task)
         self.session = make_session(model_bytes, intra_op_threads=threads)
         self.input_name = self.session.get_inputs()[0].name
 
@@ -50,34 +58,26 @@ class Predictor:
         card = registry.verify(version)
         # Read once and check again: the bytes the session loads are the bytes we verified.
         model_bytes = registry.model_path(version).read_bytes()
-        from hashlib import sha256
-
         if sha256(model_bytes).hexdigest() != card.sha256:
             raise IntegrityError(f"{version}: model changed while it was being loaded")
-        return cls(card, PreprocessingSpec.load(registry.spec_path(version)), model_bytes, threads)
+        spec = get_family(card.task).load_spec(registry.spec_path(version))
+        return cls(card, spec, model_bytes, threads)
 
     @property
     def version(self) -> str:
         return self.card.version
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
-        return np.asarray(self.session.run(None, {self.input_name: batch.astype(np.float32)})[0])
+        return np.asarray(self.session.run(None, {self.input_name: batch})[0])
+
+    def encode(self, instances: Sequence[Any]) -> np.ndarray:
+        return self.family.encode(instances, self.spec)
 
     def predict_batch(self, batch: np.ndarray) -> list[Prediction]:
-        probs = softmax(self.logits(batch))
-        labels = self.spec.labels
-        return [
-            Prediction(
-                label=labels[int(row.argmax())],
-                probabilities={
-                    label: round(float(p), 6) for label, p in zip(labels, row, strict=True)
-                },
-            )
-            for row in probs
-        ]
+        return [Prediction(p) for p in self.family.postprocess(self.logits(batch), self.spec)]
+
+    def predict_instances(self, instances: Sequence[Any]) -> list[Prediction]:
+        return self.predict_batch(self.encode(instances)) if instances else []
 
     def predict_files(self, paths: Sequence[Path]) -> list[Prediction]:
-        if not paths:
-            return []
-        batch = np.stack([preprocess_file(Path(p), self.spec) for p in paths])
-        return self.predict_batch(batch)
+        return self.predict_instances(self.family.read_inputs(paths))

@@ -81,13 +81,14 @@ def gate_and_deploy(ws: Workspace, data: DataVersion, run: dict[str, Any]) -> De
 
 def variant_rows(ws: Workspace) -> list[dict[str, Any]]:
     report = load_evaluation(ws)
+    metric = str(report["metric"])
     rows = []
     for name, v in report["variants"].items():
         rows.append(
             {
                 "variant": name,
                 "winner": name == report["winner"],
-                "accuracy": round(float(v["accuracy"]), 4),
+                metric: round(float(v["score"]), 4),
                 "size_kb": round(int(v["size_bytes"]) / 1024, 1),
                 "p50_ms_batch1": round(float(v["latency_p50_ms"]), 4),
                 "p99_ms_batch1": round(float(v["latency_p99_ms"]), 4),
@@ -100,7 +101,7 @@ def variant_rows(ws: Workspace) -> list[dict[str, Any]]:
             {
                 "variant": "pytorch-eager (reference)",
                 "winner": False,
-                "accuracy": round(float(eager.get("accuracy", float("nan"))), 4),
+                metric: round(float(eager["score"]), 4),
                 "size_kb": round(int(eager.get("size_bytes", 0)) / 1024, 1),
                 "p50_ms_batch1": round(float(eager["latency_p50_ms"]), 4),
                 "p99_ms_batch1": round(float(eager["latency_p99_ms"]), 4),

@@ -1,7 +1,8 @@
 """Train stage: a Lightning ``Trainer`` on the preprocessed splits.
 
 GPU and mixed precision when present, CPU and fp32 otherwise; early stopping on the
-validation loss and the best checkpoint (by validation accuracy) kept as the result.
+validation loss and the best checkpoint (validation accuracy for classifiers, validation
+loss for regressors) kept as the result.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -22,10 +24,10 @@ from torch import nn
 
 from flywheel.config import Params, TrainConfig
 from flywheel.data.arrays import load_split, make_loader
-from flywheel.data.images import PreprocessingSpec
+from flywheel.families import get_family
 from flywheel.layout import Layout
-from flywheel.models.classifier import Classifier
-from flywheel.models.factory import build_network
+from flywheel.metrics import compute_metrics
+from flywheel.models.supervised import SupervisedModule
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +60,15 @@ class EpochHistory(Callback):
                 "epoch": float(trainer.current_epoch),
                 "train_loss": float(m.get("train_loss_epoch", m.get("train_loss", float("nan")))),
                 "val_loss": float(m.get("val_loss", float("nan"))),
-                "val_acc": float(m.get("val_acc", float("nan"))),
+                # Accuracy for classifiers, RMSE for regressors: one column for the DVC plot.
+                "val_score": float(m.get("val_acc", m.get("val_rmse", float("nan")))),
             }
         )
 
 
 @dataclass(frozen=True)
 class FitResult:
-    best_val_acc: float
+    best_val_score: float
     epochs_run: int
     seconds: float
     samples_per_s: float
@@ -89,13 +92,22 @@ def fit_classifier(
     # Lightning keeps a module in whatever mode it arrives in; a loaded (eval-mode) net
     # would otherwise fine-tune with frozen BatchNorm statistics.
     net.train()
-    module = Classifier(net, lr=cfg.lr, weight_decay=cfg.weight_decay, max_epochs=max_epochs)
+    family = get_family(params.task)
+    module = SupervisedModule(
+        net,
+        family.objective,
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        max_epochs=max_epochs,
+        augment=family.train_augment(params),
+    )
     history = EpochHistory()
+    regression = family.objective == "regression"
     checkpoint = ModelCheckpoint(
         dirpath=checkpoint_dir,
         filename="model",
-        monitor="val_acc",
-        mode="max",
+        monitor="val_loss" if regression else "val_acc",
+        mode="min" if regression else "max",
         save_top_k=1,
         enable_version_counter=False,
     )
@@ -136,7 +148,7 @@ def fit_classifier(
     epochs = trainer.current_epoch
     seen = len(train[0]) if limit is None else min(len(train[0]), limit * cfg.batch_size)
     result = FitResult(
-        best_val_acc=float(checkpoint.best_model_score or float("nan")),
+        best_val_score=float(checkpoint.best_model_score or float("nan")),
         epochs_run=int(epochs),
         seconds=round(seconds, 3),
         samples_per_s=round(seen * max(epochs, 1) / max(seconds, 1e-9), 1),
@@ -147,18 +159,30 @@ def fit_classifier(
 
 
 @torch.inference_mode()
-def accuracy(net: nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 512) -> float:
+def predict_outputs(net: nn.Module, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
     net.eval()
-    correct = 0
-    for i in range(0, len(x), batch_size):
-        logits = net(torch.from_numpy(x[i : i + batch_size]))
-        correct += int((logits.argmax(dim=1).numpy() == y[i : i + batch_size]).sum())
-    return correct / max(len(x), 1)
+    return np.concatenate(
+        [
+            net(torch.from_numpy(x[i : i + batch_size])).float().numpy()
+            for i in range(0, len(x), batch_size)
+        ]
+    )
 
 
-def load_network(checkpoint: Path, params: Params, spec: PreprocessingSpec) -> nn.Module:
+def evaluate_network(
+    net: nn.Module, params: Params, x: np.ndarray, y: np.ndarray
+) -> dict[str, float]:
+    return compute_metrics(predict_outputs(net, x), y, params.is_regression)
+
+
+def accuracy(net: nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int = 512) -> float:
+    """Classification accuracy of ``net``; kept for the classifier-only call sites."""
+    return compute_metrics(predict_outputs(net, x, batch_size), y, regression=False)["accuracy"]
+
+
+def load_network(checkpoint: Path, params: Params, spec: Any) -> nn.Module:
     """The trained network from a Lightning checkpoint written by :func:`run_train`."""
-    net = build_network(params, spec)
+    net = get_family(params.task).build_network(params, spec)
     state = torch.load(checkpoint, map_location="cpu", weights_only=False)["state_dict"]
     net.load_state_dict({k.removeprefix("net."): v for k, v in state.items()})
     return net.eval()
@@ -166,36 +190,33 @@ def load_network(checkpoint: Path, params: Params, spec: PreprocessingSpec) -> n
 
 def run_train(params: Params, layout: Layout) -> dict[str, object]:
     L.seed_everything(params.seed, workers=True, verbose=False)
-    spec = PreprocessingSpec.load(layout.preprocessing_spec)
+    family = get_family(params.task)
+    spec = family.load_spec(layout.preprocessing_spec)
     train, val, test = (load_split(layout.split_file(s)) for s in ("train", "val", "test"))
     layout.model_dir.mkdir(parents=True, exist_ok=True)
     net, fit, rows = fit_classifier(
-        build_network(params, spec),
+        family.build_network(params, spec),
         params,
         train,
         val,
         max_epochs=params.train.max_epochs,
         checkpoint_dir=layout.model_dir,
     )
-    metrics = {
+    metrics: dict[str, object] = {
         **asdict(fit),
-        "val_acc": round(accuracy(net, *val), 6),
-        "test_acc": round(accuracy(net, *test), 6),
+        **{f"val_{k}": round(v, 6) for k, v in evaluate_network(net, params, *val).items()},
+        **{f"test_{k}": round(v, 6) for k, v in evaluate_network(net, params, *test).items()},
         "parameters": sum(p.numel() for p in net.parameters()),
     }
     layout.train_metrics.parent.mkdir(parents=True, exist_ok=True)
     layout.train_metrics.write_text(json.dumps(metrics, indent=2) + "\n")
     layout.train_curve.parent.mkdir(parents=True, exist_ok=True)
-    header = "epoch,train_loss,val_loss,val_acc\n"
+    header = "epoch,train_loss,val_loss,val_score\n"
     body = "".join(
-        f"{int(r['epoch'])},{r['train_loss']:.6f},{r['val_loss']:.6f},{r['val_acc']:.6f}\n"
+        f"{int(r['epoch'])},{r['train_loss']:.6f},{r['val_loss']:.6f},{r['val_score']:.6f}\n"
         for r in rows
     )
     layout.train_curve.write_text(header + body)
-    log.info(
-        "trained: val_acc=%.4f test_acc=%.4f in %.1fs",
-        metrics["val_acc"],
-        metrics["test_acc"],
-        fit.seconds,
-    )
+    tests = {k: v for k, v in metrics.items() if k.startswith("test_")}
+    log.info("trained in %.1fs: %s", fit.seconds, tests)
     return metrics

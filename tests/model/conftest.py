@@ -28,14 +28,14 @@ RAW_PARAMS: dict[str, Any] = {
     "validate": {"suite": "digits", "labels": list(DIGITS_LABELS)},
     "image": {"size": 8, "mode": "L"},
     "split": {"val": 0.15, "test": 0.2},
-    "model": {"channels": [32, 64], "hidden": 128, "dropout": 0.1},
+    "model": {"channels": [32, 64], "hidden": [128], "dropout": 0.1},
     "train": {"max_epochs": 12, "batch_size": 64, "lr": 0.003, "accelerator": "cpu"},
     "compress": {
         "prune_ratio": 0.5,
         "finetune_epochs": 3,
         "calibration_samples": 128,
         "per_channel": True,
-        "variants": ["fp32", "int8", "pruned-fp32", "pruned-int8", "dynamic-int8"],
+        "variants": ["fp32", "int8", "pruned-fp32", "pruned-int8"],
     },
     "evaluate": {
         "latency_runs": 40,

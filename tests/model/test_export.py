@@ -53,7 +53,7 @@ def test_parity_check_catches_a_wrong_graph(workspace: Workspace, tmp_path: Path
     assert check_parity(net, path, x, atol=1e-3) <= 1e-3
     drifted = copy.deepcopy(net)
     with torch.no_grad():
-        drifted.head[-1].bias += 0.5  # type: ignore[index,operator]
+        drifted.head[-1][-1].bias += 0.5  # type: ignore[index,operator]
     with pytest.raises(ExportMismatchError):
         check_parity(drifted, path, x, atol=1e-3)
 

@@ -16,6 +16,16 @@ def test_first_model_needs_only_min_accuracy() -> None:
     assert [c.name for c in result.checks] == ["min_accuracy"]
 
 
+def test_error_metrics_are_ceilings() -> None:
+    cfg = GateConfig(metric="rmse", min_accuracy=None, max_rmse=2.0, tolerance=0.1)
+    assert decide(ModelMeasure(1.5, 1.0, 1000), None, cfg).passed
+    assert not decide(ModelMeasure(2.5, 1.0, 1000), None, cfg).passed
+    prod = ModelMeasure(1.5, 1.0, 1000, "v0003")
+    assert decide(ModelMeasure(1.55, 1.0, 1000), prod, cfg).passed
+    worse = decide(ModelMeasure(1.7, 1.0, 1000), prod, cfg)
+    assert [c.name for c in worse.checks if not c.passed] == ["vs_production_rmse"]
+
+
 def test_below_min_accuracy_is_rejected_with_the_result() -> None:
     result = decide(ModelMeasure(0.85, 1.0, 1000), None, CFG)
     with pytest.raises(GateRejected) as err:

@@ -7,7 +7,8 @@ from flywheel.evaluate import VariantResult, choose_winner
 
 def _r(accuracy: float, p50_ms: float, size: int = 1000) -> VariantResult:
     return VariantResult(
-        accuracy=accuracy,
+        score=accuracy,
+        metrics={"accuracy": accuracy},
         size_bytes=size,
         latency_p50_ms=p50_ms,
         latency_p99_ms=p50_ms * 2,
@@ -58,3 +59,10 @@ def test_custom_reference_and_missing_reference() -> None:
     assert choose_winner(results, max_drop=0.01, reference="base") == "base"
     with pytest.raises(KeyError):
         choose_winner(results, max_drop=0.01)
+
+
+def test_lower_is_better_metrics() -> None:
+    # RMSE: the reference is 1.0; 1.05 is 0.05 worse, within a 0.1 drop; 1.2 is not.
+    results = {"fp32": _r(1.0, 1.0), "int8": _r(1.05, 0.5), "pruned-int8": _r(1.2, 0.2)}
+    assert choose_winner(results, max_drop=0.1, metric="rmse") == "int8"
+    assert choose_winner(results, max_drop=0.3, metric="rmse") == "pruned-int8"

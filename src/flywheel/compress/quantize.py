@@ -39,7 +39,8 @@ class ArrayCalibrationReader(CalibrationDataReader):
     """Feeds ``x`` to the calibrator in fixed batches; MinMax ranges do not depend on batching."""
 
     def __init__(self, x: np.ndarray, batch_size: int = _CALIBRATION_BATCH) -> None:
-        self._x = np.ascontiguousarray(x, dtype=np.float32)
+        # Inputs keep their dtype: token ids are int64, images and tables float32.
+        self._x = np.ascontiguousarray(x)
         self._batch_size = batch_size
         self._batches: Iterator[np.ndarray] = self._iterate()
 

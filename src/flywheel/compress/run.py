@@ -29,10 +29,11 @@ from flywheel.compress.quantize import (
 )
 from flywheel.config import Params
 from flywheel.data.arrays import load_split
-from flywheel.data.images import PreprocessingSpec
-from flywheel.export import check_parity, export_onnx
+from flywheel.errors import ConfigError
+from flywheel.export import check_parity, export_family_network
+from flywheel.families import get_family
 from flywheel.layout import Layout
-from flywheel.training import accuracy, fit_classifier, load_network
+from flywheel.training import evaluate_network, fit_classifier, load_network
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +60,17 @@ def _write_recipe(layout: Layout, variant: str, recipe: Mapping[str, Any]) -> di
 
 
 def _prune_and_finetune(
-    params: Params, layout: Layout, spec: PreprocessingSpec
+    params: Params, layout: Layout, spec: Any
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The pruned, fine-tuned network and the recipe fields describing it."""
     seed_everything(params.seed, workers=True, verbose=False)
     net = load_network(layout.checkpoint, params, spec)
     train = load_split(layout.split_file("train"))
     val = load_split(layout.split_file("val"))
-    example = torch.zeros((1, *spec.input_shape), dtype=torch.float32)
+    example = get_family(params.task).example_input(spec)
     pruned, stats = prune_network(net, example, params.compress.prune_ratio)
-    before = accuracy(pruned, *val)
+    metric = params.gate.metric
+    before = evaluate_network(pruned, params, *val)[metric]
     epochs = params.compress.finetune_epochs
     finetune: dict[str, Any] = {"epochs": epochs}
     if epochs > 0:
@@ -93,9 +95,9 @@ def _prune_and_finetune(
             "torch_pruning_version": tp.__version__,
         },
         "finetune": finetune,
-        "val_accuracy_fp32": round(accuracy(net, *val), 6),
-        "val_accuracy_pruned_before_finetune": round(before, 6),
-        "val_accuracy_pruned": round(accuracy(pruned, *val), 6),
+        f"val_{metric}_fp32": round(evaluate_network(net, params, *val)[metric], 6),
+        f"val_{metric}_pruned_before_finetune": round(before, 6),
+        f"val_{metric}_pruned": round(evaluate_network(pruned, params, *val)[metric], 6),
     }
 
 
@@ -105,7 +107,14 @@ def run_compress(params: Params, layout: Layout) -> dict[str, dict[str, Any]]:
     fp32 = layout.variant_file("fp32")
     if not fp32.is_file():
         raise FileNotFoundError(f"{fp32} not found: run the export stage first")
-    spec = PreprocessingSpec.load(layout.preprocessing_spec)
+    family = get_family(params.task)
+    not_applicable = sorted(set(cfg.variants) - set(family.variants))
+    if not_applicable:
+        raise ConfigError(
+            f"compress.variants {not_applicable} do not apply to {family.name}; "
+            f"choose from {list(family.variants)}"
+        )
+    spec = family.load_spec(layout.preprocessing_spec)
     x_train, _ = load_split(layout.split_file("train"))
     calibration = calibration_sample(x_train, cfg.calibration_samples, params.seed)
     versions = {
@@ -147,7 +156,7 @@ def run_compress(params: Params, layout: Layout) -> dict[str, dict[str, Any]]:
 def _pruned_variants(
     params: Params,
     layout: Layout,
-    spec: PreprocessingSpec,
+    spec: Any,
     calibration: np.ndarray,
     source: Mapping[str, Any],
 ) -> dict[str, dict[str, Any]]:
@@ -160,7 +169,7 @@ def _pruned_variants(
         # pruned-int8 alone still needs the pruned fp32 graph, just not as an artifact.
         keep = "pruned-fp32" in cfg.variants
         pruned_onnx = layout.variant_file("pruned-fp32") if keep else Path(tmp) / "pruned.onnx"
-        export_onnx(pruned, spec.input_shape, pruned_onnx)
+        export_family_network(pruned, params, spec, pruned_onnx)
         parity = check_parity(pruned, pruned_onnx, x_test, params.evaluate.export_atol)
         common = {**source, **pruning, "export_max_abs_diff": parity}
         if keep:

@@ -1,4 +1,8 @@
-"""Preprocessed splits on disk: ``<split>.npz`` with ``x`` (N, C, H, W) float32 and ``y`` int64."""
+"""Preprocessed splits on disk: ``<split>.npz`` with inputs ``x`` and targets ``y``.
+
+``x`` is float32 (images, tables) or int64 token ids (text); ``y`` is int64 class indices or
+float32 regression targets. The dtypes are the model's, so they are kept as given.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ def save_split(path: Path, x: np.ndarray, y: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     # np.savez stores no timestamps, so identical arrays give identical bytes (DVC-friendly).
     with path.open("wb") as fh:
-        np.savez(fh, x=x.astype(np.float32), y=y.astype(np.int64))
+        np.savez(fh, x=x, y=y)
 
 
 def load_split(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from flywheel.models.mlp import mlp
+
 
 class ConvNet(nn.Module):
     """Conv-BN-ReLU blocks, each halving the resolution while it is above 2 pixels,
@@ -19,7 +21,7 @@ class ConvNet(nn.Module):
         size: int,
         num_classes: int,
         channels: Sequence[int] = (32, 64),
-        hidden: int = 128,
+        hidden: Sequence[int] = (128,),
         dropout: float = 0.2,
     ) -> None:
         super().__init__()
@@ -37,11 +39,7 @@ class ConvNet(nn.Module):
             c_in = c_out
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(c_in * side * side, hidden),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(hidden, num_classes),
+            nn.Flatten(), mlp(c_in * side * side, hidden, num_classes, dropout)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

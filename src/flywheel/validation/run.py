@@ -26,8 +26,8 @@ from great_expectations.data_context import AbstractDataContext
 from great_expectations.datasource.fluent import PandasDatasource
 
 from flywheel.config import Params
-from flywheel.data.manifest import MANIFEST_COLUMNS, build_manifest
 from flywheel.errors import DataValidationError
+from flywheel.families import get_family
 from flywheel.layout import Layout
 from flywheel.validation.report import SAMPLE_SIZE, ValidationReport
 from flywheel.validation.suite import load_suite, open_context
@@ -35,7 +35,6 @@ from flywheel.validation.suite import load_suite, open_context
 REPORT_FILE = "report.json"
 QUARANTINE_FILE = "quarantine.csv"
 MANIFEST_FILE = "manifest.csv"
-ACCEPTED_COLUMNS = ("path", "label", "sha256")
 
 _DATASOURCE = "flywheel"
 _ASSET = "manifest"
@@ -51,7 +50,10 @@ _RESULT_FORMAT = {
 
 def validate_dataset(params: Params, layout: Layout) -> ValidationReport:
     """Validate ``layout.data``; raises :class:`DataValidationError` after writing outputs."""
-    manifest = build_manifest(layout.data)
+    family = get_family(params.task)
+    if not layout.data.exists():
+        raise FileNotFoundError(f"dataset not found: {layout.data}")
+    manifest = family.manifest(params, layout.data)
     context = open_context(layout)
     suite = load_suite(context, params.validate_.suite)
     run_time = dt.datetime.now(dt.UTC)
@@ -67,7 +69,7 @@ def validate_dataset(params: Params, layout: Layout) -> ValidationReport:
     out.mkdir(parents=True, exist_ok=True)
     rejected = manifest["path"].isin(list(offenders))
     _write_quarantine(manifest[rejected], offenders, out / QUARANTINE_FILE)
-    _write_accepted(manifest[~rejected], out / MANIFEST_FILE)
+    _write_accepted(manifest[~rejected], family.accepted_columns, out / MANIFEST_FILE)
     report = ValidationReport(
         suite=suite.name,
         success=all(r["success"] for r in results),
@@ -184,12 +186,12 @@ def _plain(value: Any) -> Any:
 def _write_quarantine(rows: pd.DataFrame, offenders: dict[str, list[str]], path: Path) -> None:
     rows = rows.sort_values("path", kind="stable").copy()
     rows["failed_expectations"] = [";".join(offenders[p]) for p in rows["path"]]
-    columns = [*MANIFEST_COLUMNS, "failed_expectations"]
+    columns = [*(c for c in rows.columns if c != "failed_expectations"), "failed_expectations"]
     _write_csv(rows.reindex(columns=columns), path)
 
 
-def _write_accepted(rows: pd.DataFrame, path: Path) -> None:
-    accepted = rows.loc[:, list(ACCEPTED_COLUMNS)].sort_values("path", kind="stable")
+def _write_accepted(rows: pd.DataFrame, columns: tuple[str, ...], path: Path) -> None:
+    accepted = rows.loc[:, list(columns)].sort_values("path", kind="stable")
     _write_csv(accepted, path)
 
 

@@ -21,10 +21,6 @@ from flywheel.config import Params
 from flywheel.errors import ConfigError
 from flywheel.layout import Layout
 
-# GX's row-level ("map") expectations tolerate a fraction of bad rows through ``mostly``.
-# Any bad row is quarantined regardless; ``mostly`` only decides whether the run fails.
-DEFAULT_MOSTLY = 1.0
-
 
 def open_context(layout: Layout) -> AbstractDataContext:
     """The file-backed GX context at ``layout.expectations``, scaffolded when absent."""
@@ -40,40 +36,16 @@ def suite_path(layout: Layout, name: str) -> Path:
     return layout.expectations / "gx" / "expectations" / f"{name}.json"
 
 
-def build_suite(params: Params, *, mostly: float = DEFAULT_MOSTLY) -> gx.ExpectationSuite:
-    """The checks a dataset manifest must pass, fitted to ``params.validate_``."""
-    v = params.validate_
-    labels = sorted(v.labels)
-    table_level = [
-        # An empty folder must fail loudly instead of training on nothing.
-        gxe.ExpectTableRowCountToBeBetween(min_value=1),
-        # Both a missing class and an unexpected label folder change what the model predicts.
-        gxe.ExpectColumnDistinctValuesToEqualSet(column="label", value_set=labels),
-    ]
-    row_level = [
-        gxe.ExpectColumnValuesToBeInSet(column="label", value_set=labels, mostly=mostly),
-        gxe.ExpectColumnValuesToBeInSet(column="readable", value_set=[True], mostly=mostly),
-        gxe.ExpectColumnValuesToBeInSet(
-            column="mode", value_set=sorted(v.allowed_modes), mostly=mostly
-        ),
-        gxe.ExpectColumnValuesToBeInSet(
-            column="format", value_set=sorted(v.allowed_formats), mostly=mostly
-        ),
-        gxe.ExpectColumnValuesToBeBetween(
-            column="width", min_value=v.min_width, max_value=v.max_width, mostly=mostly
-        ),
-        gxe.ExpectColumnValuesToBeBetween(
-            column="height", min_value=v.min_height, max_value=v.max_height, mostly=mostly
-        ),
-        gxe.ExpectColumnValuesToBeBetween(
-            column="class_count", min_value=v.min_rows_per_class, mostly=mostly
-        ),
-        # Byte-identical files leak between splits, and across labels they contradict.
-        gxe.ExpectColumnValuesToBeUnique(column="sha256", mostly=mostly),
-    ]
+def build_suite(params: Params, *, mostly: float | None = None) -> gx.ExpectationSuite:
+    """The checks the dataset manifest must pass: the configured family's, fitted to
+    ``params.validate_``. Row-level checks take ``validate.mostly`` unless overridden."""
+    from flywheel.families import get_family
+
+    share = params.validate_.mostly if mostly is None else mostly
+    expectations = get_family(params.task).expectations(params, share)
     # Through the constructor, not add_expectation: GX's add_expectation writes straight
     # into whichever project is current when a suite of that name exists there.
-    return gx.ExpectationSuite(name=v.suite, expectations=[*table_level, *row_level])
+    return gx.ExpectationSuite(name=params.validate_.suite, expectations=expectations)
 
 
 def save_suite(params: Params, layout: Layout) -> Path:

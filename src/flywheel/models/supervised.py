@@ -1,4 +1,4 @@
-"""A LightningModule that trains any classification network on cross-entropy."""
+"""A LightningModule that trains any family's network: cross-entropy or mean squared error."""
 
 from __future__ import annotations
 
@@ -8,26 +8,44 @@ from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import nn
 from torch.nn import functional as F
 
+from flywheel.families.base import Augment, Objective
 
-class Classifier(L.LightningModule):
-    def __init__(self, net: nn.Module, lr: float, weight_decay: float, max_epochs: int) -> None:
+
+class SupervisedModule(L.LightningModule):
+    def __init__(
+        self,
+        net: nn.Module,
+        objective: Objective,
+        lr: float,
+        weight_decay: float,
+        max_epochs: int,
+        augment: Augment | None = None,
+    ) -> None:
         super().__init__()
         self.net = net
+        self.objective = objective
         self.lr = lr
         self.weight_decay = weight_decay
         self.max_epochs = max_epochs
+        self.augment = augment
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
         x, y = batch
-        logits = self(x)
-        loss = F.cross_entropy(logits, y)
-        acc = (logits.argmax(dim=1) == y).float().mean()
+        if stage == "train" and self.augment is not None:
+            x = self.augment(x)
+        out = self(x)
         on_step = stage == "train"
+        if self.objective == "regression":
+            loss = F.mse_loss(out.squeeze(-1), y.float())
+            self.log(f"{stage}_rmse", loss.detach().sqrt(), on_step=False, on_epoch=True)
+        else:
+            loss = F.cross_entropy(out, y)
+            acc = (out.argmax(dim=1) == y).float().mean()
+            self.log(f"{stage}_acc", acc, prog_bar=True, on_step=False, on_epoch=True)
         self.log(f"{stage}_loss", loss, prog_bar=True, on_step=on_step, on_epoch=True)
-        self.log(f"{stage}_acc", acc, prog_bar=True, on_step=False, on_epoch=True)
         return loss
 
     def training_step(
@@ -42,7 +60,8 @@ class Classifier(L.LightningModule):
         self._step(batch, "test")
 
     def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             optimizer, T_max=max(1, self.max_epochs)
         )
