@@ -27,3 +27,17 @@ def project_root() -> Path:
 def raw_params() -> dict[str, Any]:
     """The project's params.yaml as a plain dict, safe to modify per test."""
     return copy.deepcopy(yaml.safe_load((PROJECT / "params.yaml").read_text()))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`gpu` tests skip with a reason where no CUDA device is usable (CI never has one)."""
+    if not any(item.get_closest_marker("gpu") for item in items):
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU; none is available on this machine")
+    for item in items:
+        if item.get_closest_marker("gpu"):
+            item.add_marker(skip)

@@ -80,9 +80,6 @@ def deploy(ws: Workspace, data_hash: str, run: dict[str, Any] | None = None) -> 
     winner = str(report["winner"])
     candidate_path = layout.variant_file(winner)
     candidate_sha = sha256_file(candidate_path)
-    family = get_family(ws.params.task)
-    test = _TestSet(*family.raw_split(ws.params, layout, "test"))
-    x_probe = family.encode(test.instances[:8], family.load_spec(layout.preprocessing_spec))
 
     with registry.lock():
         production = registry.production()
@@ -97,6 +94,10 @@ def deploy(ws: Workspace, data_hash: str, run: dict[str, Any] | None = None) -> 
                     "unchanged", card.version, f"candidate {winner} is {card.version}, {why}", card
                 )
 
+        # Only a new model needs the test set: read it after the identity check.
+        family = get_family(ws.params.task)
+        test = _TestSet(*family.raw_split(ws.params, layout, "test"))
+        x_probe = family.encode(test.instances[:8], family.load_spec(layout.preprocessing_spec))
         candidate = _measure(ws, candidate_path, layout.preprocessing_spec, test, None)
         reference = None
         if production is not None and _comparable(production, ws):

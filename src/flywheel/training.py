@@ -23,6 +23,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from torch import nn
 
 from flywheel.config import Params, TrainConfig
+from flywheel.errors import ConfigError
 from flywheel.data.arrays import load_split, make_loader
 from flywheel.families import get_family
 from flywheel.layout import Layout
@@ -36,7 +37,7 @@ def resolve_precision(cfg: TrainConfig) -> tuple[str, str]:
     """(accelerator, precision) for this machine: mixed precision only where a GPU runs it."""
     gpu = torch.cuda.is_available() and cfg.accelerator in ("auto", "gpu")
     if cfg.accelerator == "gpu" and not torch.cuda.is_available():
-        raise RuntimeError("train.accelerator is 'gpu' but no CUDA device is available")
+        raise ConfigError("train.accelerator is 'gpu' but no CUDA device is available")
     accelerator = "gpu" if gpu else "cpu"
     if cfg.precision != "auto":
         return accelerator, "32-true" if cfg.precision == "32" else cfg.precision
