@@ -62,7 +62,12 @@ def decode_image(data: bytes) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(data))
         image.load()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as err:
+    except UnidentifiedImageError:
+        # Pillow's own message names an in-memory buffer address: useless to a client.
+        raise InputError("cannot decode image: not a recognised image format") from None
+    except Image.DecompressionBombError:
+        raise InputError("cannot decode image: too many pixels") from None
+    except (OSError, SyntaxError, ValueError) as err:
         raise InputError(f"cannot decode image: {err}") from None
     return image
 

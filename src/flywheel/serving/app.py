@@ -34,7 +34,7 @@ from flywheel.layout import Layout
 from flywheel.registry import Registry
 from flywheel.serving.auth import BearerAuthMiddleware
 from flywheel.serving.batcher import BatchResult, MicroBatcher
-from flywheel.serving.decoders import InstanceDecoder
+from flywheel.serving.decoders import FamilyDecoder
 from flywheel.serving.feedback import FeedbackStore
 from flywheel.serving.limits import BodyLimitMiddleware
 from flywheel.serving.metrics import MetricsMiddleware, ServingMetrics
@@ -115,14 +115,11 @@ def instances_of(payload: Any, max_instances: int) -> list[Any]:
     return instances
 
 
-def decode_instances(decoder: InstanceDecoder, instances: list[Any]) -> np.ndarray:
-    rows = []
-    for i, instance in enumerate(instances):
-        try:
-            rows.append(decoder.decode(instance))
-        except InputError as err:
-            raise RequestRejectedError(400, "invalid_instance", f"instances[{i}]: {err}") from None
-    return np.stack(rows)
+def decode_instances(decoder: FamilyDecoder, instances: list[Any]) -> np.ndarray:
+    try:
+        return decoder.decode(instances)
+    except InputError as err:
+        raise RequestRejectedError(400, "invalid_instance", str(err)) from None
 
 
 def _prediction_body(result: BatchResult) -> tuple[dict[str, Any], dict[str, str]]:
@@ -230,6 +227,10 @@ def create_app(params: Params, layout: Layout, *, api_token: str | None = None) 
     async def post_feedback(request: Request) -> JSONResponse:
         model = serving_model()
         payload = _object((await read_json(request))[0], "instance")
+        if model.predictor.family.objective != "classification":
+            raise RequestRejectedError(
+                400, "unsupported", f"feedback takes class labels; {model.card.task} has none"
+            )
         label = payload.get("label")
         if not isinstance(label, str) or label not in model.card.labels:
             raise RequestRejectedError(
@@ -240,13 +241,13 @@ def create_app(params: Params, layout: Layout, *, api_token: str | None = None) 
         instance = payload["instance"]
 
         def store() -> str:
+            # Only what the model could have answered is kept.
+            decode_instances(model.decoder, [instance])
             try:
-                model.decoder.decode(instance)  # only what the model could have answered is kept
                 stored = model.decoder.to_stored(instance)
             except InputError as err:
-                raise RequestRejectedError(400, "invalid_instance", f"instance: {err}") from None
-            source = "b64" if isinstance(instance, dict) else "array"
-            return feedback.save(label, stored, {"model_version": model.version, "source": source})
+                raise RequestRejectedError(400, "invalid_instance", str(err)) from None
+            return feedback.save(label, stored, {"model_version": model.version})
 
         record_id = await run_in_threadpool(store)
         return JSONResponse({"id": record_id}, status_code=201)

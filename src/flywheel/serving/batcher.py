@@ -105,12 +105,17 @@ class MicroBatcher:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._changed.wait(), timeout)
 
+    @staticmethod
+    def _joins(first: _Pending, item: _Pending) -> bool:
+        # Same session, and rows that stack (a text family's sequence length may vary).
+        return item.model is first.model and item.rows.shape[1:] == first.rows.shape[1:]
+
     def _leading_run(self) -> tuple[int, bool]:
         """Rows the next batch would take now, and whether it can grow no further."""
         first = self._queue[0]
         rows = 0
         for item in self._queue:
-            if item.model is not first.model or (rows and rows + len(item.rows) > self.max_batch):
+            if not self._joins(first, item) or (rows and rows + len(item.rows) > self.max_batch):
                 return rows, True
             rows += len(item.rows)
         return rows, rows >= self.max_batch
@@ -120,7 +125,7 @@ class MicroBatcher:
         batch, rows = [first], len(first.rows)
         while self._queue:
             item = self._queue[0]
-            if item.model is not first.model or rows + len(item.rows) > self.max_batch:
+            if not self._joins(first, item) or rows + len(item.rows) > self.max_batch:
                 break
             batch.append(self._queue.popleft())
             rows += len(item.rows)
@@ -150,12 +155,12 @@ class MicroBatcher:
                 continue
             dispatched = loop.time()
             model = batch[0].model
-            rows = np.concatenate([p.rows for p in batch]) if len(batch) > 1 else batch[0].rows
             try:
+                rows = np.concatenate([p.rows for p in batch]) if len(batch) > 1 else batch[0].rows
                 predictions, ort_seconds = await loop.run_in_executor(
                     worker, self._infer, model, rows
                 )
-            except Exception as err:
+            except Exception as err:  # fail this batch's requests, keep serving the next
                 for p in batch:
                     if not p.future.done():
                         p.future.set_exception(err)

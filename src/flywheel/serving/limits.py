@@ -1,8 +1,8 @@
 """Refuse request bodies over a byte limit, whether or not they declare their length.
 
-A ``Content-Length`` over the limit is refused before a byte is read. A chunked body (no
-``Content-Length``) or one that lies about its length is counted as it streams in and cut off
-the moment it passes the limit, so a client can never make the server buffer more than that.
+A ``Content-Length`` over the limit is refused before the app reads a byte. A chunked body
+(no ``Content-Length``) is counted as it streams in and refused the moment it passes the
+limit, so a client can never make the server buffer more than that.
 """
 
 from __future__ import annotations
