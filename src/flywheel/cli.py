@@ -231,7 +231,16 @@ def predict(
     try:
         ws = _workspace(params)
         predictor = Predictor.from_registry(Registry(ws.layout.registry))
-        predictions = predictor.predict_files(paths)
+        sources: list[str] = []
+        instances: list[object] = []
+        for path in paths:
+            # An image file is one instance; a table file is one instance per row.
+            read = predictor.family.read_inputs([path])
+            sources += (
+                [str(path)] if len(read) == 1 else [f"{path}:{i + 1}" for i in range(len(read))]
+            )
+            instances += read
+        predictions = predictor.predict_instances(instances)
     except (FlywheelError, InputError) as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
@@ -239,12 +248,12 @@ def predict(
         payload = {
             "model_version": predictor.version,
             "predictions": [
-                {"path": str(p), **pr.as_dict()} for p, pr in zip(paths, predictions, strict=True)
+                {"path": p, **pr.as_dict()} for p, pr in zip(sources, predictions, strict=True)
             ],
         }
         typer.echo(json.dumps(payload, indent=2))
         return
-    for p, pr in zip(paths, predictions, strict=True):
+    for p, pr in zip(sources, predictions, strict=True):
         if pr.label is None:
             typer.echo(f"{p}\t{pr.fields['value']:.6g}")
         else:
@@ -279,6 +288,10 @@ def serve(
     except FlywheelError as err:
         raise _fail(err) from None
 
+
+from flywheel.cli_service import register as _register_service  # noqa: E402
+
+_register_service(app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -149,22 +149,33 @@ class TrainConfig(_Section):
     limit_batches: Annotated[int, Field(ge=0)] = 0
 
 
+PruneRatio = Annotated[float, Field(ge=0.0, lt=1.0)]
+VariantKind = Literal[
+    "fp32", "int8", "pruned-fp32", "pruned-int8", "dynamic-int8", "unstructured", "fp16"
+]
+
+
 class CompressConfig(_Section):
-    prune_ratio: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.5
+    prune_ratio: PruneRatio = 0.5
+    # Every ratio listed is tried, each with its own fine-tune; empty means [prune_ratio].
+    prune_ratios: tuple[PruneRatio, ...] = ()
     finetune_epochs: Annotated[int, Field(ge=0)] = 5
     calibration_samples: PositiveInt = 256
     per_channel: bool = True
-    variants: tuple[Literal["fp32", "int8", "pruned-fp32", "pruned-int8", "dynamic-int8"], ...] = (
-        "fp32",
-        "int8",
-        "pruned-int8",
-    )
+    variants: tuple[VariantKind, ...] = ("fp32", "int8", "pruned-int8")
 
     @model_validator(mode="after")
     def _check(self) -> CompressConfig:
         if "fp32" not in self.variants:
             raise ValueError("compress.variants must include 'fp32' (the reference)")
+        if len(set(self.prune_ratios)) != len(self.prune_ratios):
+            raise ValueError("compress.prune_ratios contains duplicates")
         return self
+
+    @property
+    def ratios(self) -> tuple[float, ...]:
+        """The structured pruning ratios to try, the first one named plainly (pruned-fp32)."""
+        return self.prune_ratios or (self.prune_ratio,)
 
 
 class EvaluateConfig(_Section):

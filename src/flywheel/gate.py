@@ -125,7 +125,8 @@ def probe(model: Path | bytes, batch: np.ndarray, num_outputs: int) -> None:
     source = model if isinstance(model, bytes) else str(model)
     try:
         session = make_session(source)
-        out = session.run(None, {session.get_inputs()[0].name: batch.astype(np.float32)})[0]
+        # The batch keeps the family's dtype (float32 pixels/features, int64 token ids).
+        out = session.run(None, {session.get_inputs()[0].name: np.ascontiguousarray(batch)})[0]
     except Exception as err:
         raise GateRejected(_probe_failure(f"probe failed to run the model: {err}")) from err
     expected = (batch.shape[0], num_outputs)

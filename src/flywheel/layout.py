@@ -93,7 +93,8 @@ class Layout:
     def variant_file(self, variant: str) -> Path:
         # fp32 is the export stage's output; every other variant is the compress stage's.
         folder = self.onnx_dir if variant == "fp32" else self.compressed_dir
-        return folder / VARIANT_FILES[variant]
+        # Variants the compression search names per setting (pruned-int8@0.75) use their name.
+        return folder / VARIANT_FILES.get(variant, f"{variant}.onnx")
 
     def recipe_file(self, variant: str) -> Path:
         return self.compressed_dir / f"{variant}.recipe.json"

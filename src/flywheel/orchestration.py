@@ -93,6 +93,8 @@ def variant_rows(ws: Workspace) -> list[dict[str, Any]]:
                 "p50_ms_batch1": round(float(v["latency_p50_ms"]), 4),
                 "p99_ms_batch1": round(float(v["latency_p99_ms"]), 4),
                 "throughput_per_s_batch64": round(float(v["throughput_per_s"]), 1),
+                # Why it won or lost (the compression search's verdict), when recorded.
+                "verdict": str(v.get("verdict", "")),
             }
         )
     eager = report.get("torch_eager")
@@ -108,6 +110,7 @@ def variant_rows(ws: Workspace) -> list[dict[str, Any]]:
                 "throughput_per_s_batch64": round(
                     float(eager.get("throughput_per_s", float("nan"))), 1
                 ),
+                "verdict": "baseline: what the variants are compared with",
             }
         )
     return rows

@@ -23,8 +23,8 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from torch import nn
 
 from flywheel.config import Params, TrainConfig
-from flywheel.errors import ConfigError
 from flywheel.data.arrays import load_split, make_loader
+from flywheel.errors import ConfigError
 from flywheel.families import get_family
 from flywheel.layout import Layout
 from flywheel.metrics import compute_metrics
@@ -202,6 +202,7 @@ def run_train(params: Params, layout: Layout) -> dict[str, object]:
         val,
         max_epochs=params.train.max_epochs,
         checkpoint_dir=layout.model_dir,
+        extra_callbacks=__import__("flywheel.training_progress").training_progress.callbacks(),
     )
     metrics: dict[str, object] = {
         **asdict(fit),

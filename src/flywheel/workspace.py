@@ -91,7 +91,9 @@ def open_workspace(params_file: Path | str | None = None, project: Path | None =
         raw = yaml.safe_load(params_file.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"{params_file} is not valid YAML: {err}") from None
-    parse_params(raw, str(params_file))  # fail on bad values before creating anything
+    # Fail on bad values before creating anything; then write every section with its
+    # defaults filled in, because DVC reads params by key straight from the YAML file.
+    raw = parse_params(raw, str(params_file)).as_dict()
     try:
         rel = params_file.relative_to(project)
     except ValueError:

@@ -1,4 +1,4 @@
-"""GPU paths: Lightning with mixed precision and ONNX Runtime's CUDA provider. Skipped without CUDA."""
+"""GPU paths: Lightning mixed precision and ONNX Runtime CUDA. Skipped without CUDA."""
 
 from __future__ import annotations
 

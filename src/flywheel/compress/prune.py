@@ -71,4 +71,4 @@ def prune_network(
 
 def conv_channels(net: nn.Module) -> list[int]:
     """Output channels of each convolution, in order: what pruning changes."""
-    return [m.out_channels for m in net.modules() if isinstance(m, nn.Conv2d)]
+    return [m.out_channels for m in net.modules() if isinstance(m, nn.Conv1d | nn.Conv2d)]

@@ -64,7 +64,7 @@ def read_one(path: Path, cfg: DataConfig) -> pd.DataFrame:
     if fmt == "parquet":
         try:
             frame = pd.read_parquet(path)
-        except Exception as err:  # noqa: BLE001 - any parquet failure means the same to a user
+        except Exception as err:
             raise TableError(f"{path}: not a readable Parquet file ({err})") from None
         if not cfg.header:
             frame.columns = range(frame.shape[1])
@@ -78,7 +78,8 @@ def read_one(path: Path, cfg: DataConfig) -> pd.DataFrame:
             quoting=csv.QUOTE_NONE if cfg.quoting == "none" else csv.QUOTE_MINIMAL,
             encoding=cfg.encoding,
             encoding_errors="surrogateescape",
-            dtype=str,
+            # object, not str: pandas 3's str dtype cannot hold the surrogate escapes.
+            dtype=object,
             keep_default_na=False,
             na_values=[""],
             engine="python" if cfg.quoting == "none" else "c",
@@ -106,12 +107,15 @@ def read_table(root: Path, cfg: DataConfig) -> pd.DataFrame:
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["path"])
     text = table.drop(columns=["path"]).select_dtypes(include=["object", "string"])
     bad = (
-        text.apply(lambda col: col.astype(str).str.contains(_SURROGATE)).any(axis=1)
-        if len(text.columns)
-        else False
+        # Per cell, not .astype(str): pandas 3's str dtype cannot hold surrogates.
+        text.apply(lambda col: col.map(_has_surrogate)).any(axis=1) if len(text.columns) else False
     )
     table["valid_encoding"] = ~pd.Series(bad, index=table.index, dtype=bool)
     return table
+
+
+def _has_surrogate(value: object) -> bool:
+    return isinstance(value, str) and _SURROGATE.search(value) is not None
 
 
 def column(table: pd.DataFrame, ref: ColumnRef, what: str) -> pd.Series:

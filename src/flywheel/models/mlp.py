@@ -14,7 +14,8 @@ def mlp(
     layers: list[nn.Module] = []
     width = in_features
     for h in hidden:
-        layers += [nn.Linear(width, h), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+        # Not in-place: torch-pruning cannot trace through in-place activations.
+        layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
         width = h
     layers.append(nn.Linear(width, out_features))
     return nn.Sequential(*layers)

@@ -1,0 +1,1 @@
+"""Text preprocessing shared by the text families: tokenisation and vocabularies."""

@@ -1,0 +1,171 @@
+"""Helpers for the `flywheel up` integration tests: a real Prefect server, a real DVC
+project with tiny params, the CLI as a subprocess, data edits, and polling the API."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from flywheel.data.png import encode_png
+from flywheel.service.api import PrefectApi, run_summary
+from flywheel.service.prefect_server import api_url, server_command, server_env, wait_healthy
+from flywheel.service.supervisor import terminate_group
+
+PROJECT = Path(__file__).resolve().parents[2]
+TERMINAL = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
+
+# On top of FAST_PARAMS: the service tests check orchestration, not model quality, so
+# training is cut to a few batches, only the fp32 variant is built, and the gate only
+# refuses a broken model (a noisy latency ratio must not reject a retrain).
+SERVICE_PARAMS: dict[str, dict[str, Any]] = {
+    "train": {"max_epochs": 2, "patience": 1, "limit_batches": 8},
+    "compress": {"variants": ["fp32"], "finetune_epochs": 0, "calibration_samples": 32},
+    "evaluate": {"latency_runs": 5, "warmup_runs": 1, "throughput_runs": 1},
+    "gate": {
+        "min_accuracy": 0.3,
+        "tolerance": 1.0,
+        "max_latency_ratio": 1000.0,
+        "max_size_ratio": 1000.0,
+    },
+    "schedule": {"cron": "0 3 * * *", "timezone": "UTC", "debounce_s": 1.0},
+}
+
+
+def make_project(root: Path, overrides: dict[str, dict[str, Any]]) -> Path:
+    """A git + DVC repository with the project's dvc.yaml, the digits data and its suite."""
+    from tests.integration.conftest import FAST_PARAMS, write_params
+
+    from flywheel.config import load_params
+    from flywheel.data.digits import materialise_digits
+    from flywheel.layout import Layout
+    from flywheel.validation.suite import save_suite
+
+    root.mkdir(parents=True)
+    shutil.copy(PROJECT / "dvc.yaml", root / "dvc.yaml")
+    merged: dict[str, dict[str, Any]] = {k: dict(v) for k, v in FAST_PARAMS.items()}
+    for section, values in overrides.items():
+        merged.setdefault(section, {}).update(values)
+    merged.setdefault("paths", {})["code"] = str(PROJECT / "src" / "flywheel")
+    write_params(root / "params.yaml", merged)
+    for cmd in (
+        ["git", "init", "-q"],
+        ["git", "config", "user.email", "ci@example.com"],
+        ["git", "config", "user.name", "ci"],
+        [sys.executable, "-m", "dvc", "init", "-q"],
+        [sys.executable, "-m", "dvc", "config", "core.analytics", "false"],
+    ):
+        subprocess.run(cmd, cwd=root, check=True, capture_output=True)
+    materialise_digits(root / "data")
+    params = load_params(root / "params.yaml")
+    save_suite(params, Layout.from_params(params, root))
+    return root
+
+
+def start_server(home: Path, port: int) -> tuple[subprocess.Popen[bytes], str]:
+    """`prefect server start` on loopback, SQLite under ``home``; killed with its group."""
+    log = home / "server.log"
+    home.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            server_command("127.0.0.1", port),
+            env=server_env(home, "127.0.0.1", port),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    api = api_url("127.0.0.1", port)
+    try:
+        wait_healthy(api, 180, proc, log)
+    except BaseException:
+        stop_group(proc)
+        raise
+    return proc, api
+
+
+def stop_group(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    terminate_group(proc.pid, timeout, proc)
+
+
+def cli(
+    project: Path, env: dict[str, str], *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "flywheel.cli", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def digit_image(label: int, variant: int) -> bytes:
+    """A real digit of ``label``, shifted so each ``variant`` is new content."""
+    from flywheel.data.digits import digits_images
+
+    pixels, labels = digits_images()
+    images = pixels[labels == label]
+    image = images[variant % len(images)]
+    return encode_png(np.roll(image, 1 + variant // len(images), axis=variant % 2))
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class Service:
+    project: Path
+    env: dict[str, str]
+    api: PrefectApi
+    deployment: str = "flywheel-pipeline/retrain"
+
+    @property
+    def data(self) -> Path:
+        return self.project / "data"
+
+    def deployment_info(self) -> dict[str, Any]:
+        info = self.api.deployment(self.deployment)
+        assert info is not None, f"{self.deployment} is not registered"
+        return info
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run of the deployment, oldest first."""
+        raw = self.api.flow_runs(str(self.deployment_info()["id"]), limit=200)
+        return [run_summary(r) for r in reversed(raw)]
+
+    def settled_runs(self, count_at_least: int, timeout: float, quiet_s: float = 3.0) -> list:
+        """Wait until at least ``count_at_least`` runs exist, all finished, and nothing new
+        has appeared for ``quiet_s`` seconds. A queued follow-up exists from its event on;
+        the quiet period catches an event the watcher would send after a run (debounce 1 s)."""
+        deadline = time.monotonic() + timeout
+        stable_since, last = time.monotonic(), None
+        while True:
+            runs = self.runs()
+            key = [(r["id"], r["state_type"]) for r in runs]
+            if key != last:
+                stable_since, last = time.monotonic(), key
+            done = len(runs) >= count_at_least and all(r["state_type"] in TERMINAL for r in runs)
+            if done and time.monotonic() - stable_since >= quiet_s:
+                return runs
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"runs did not settle within {timeout:.0f}s: "
+                    + ", ".join(f"{r['name']}={r['state_name']}" for r in runs)
+                )
+            time.sleep(1.0)
