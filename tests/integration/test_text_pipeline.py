@@ -30,7 +30,7 @@ def test_text_pipeline_deploys_and_predicts_raw_text(dvc_project, prefect_backen
         transformer={"max_len": 64, "freeze_layers": 0},  # a preprocess param of every task
         validate={**NEWS_PARAMS["validate"], "suite": "news-flow", "min_rows_per_class": 20},
         model=NEWS_PARAMS["model"],
-        train={"max_epochs": 5, "patience": 3, "lr": 0.01, "batch_size": 32},
+        train={"max_epochs": 8, "patience": 8, "lr": 0.01, "batch_size": 16},
         compress={"finetune_epochs": 1, "calibration_samples": 64, "variants": ["fp32", "int8"]},
         gate={"min_accuracy": 0.8, "max_drop": 0.03},
     )
