@@ -129,6 +129,16 @@ def child_specs(
             ),
         )
     )
+    # The HTTP endpoint serving the production model; it hot-swaps on every promotion.
+    specs.append(
+        ChildSpec(
+            name="model-server",
+            argv=[sys.executable, "-m", "flywheel.cli", "serve", "--params", str(ws.params_file)],
+            env=env,
+            cwd=ws.project,
+            log=paths.log_file("model-server"),
+        )
+    )
     specs.append(
         ChildSpec(
             name="watcher",
