@@ -14,8 +14,6 @@ HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
 RESULTS = HERE / "results"
 PLOTS = HERE / "plots"
-# Private working folders (git-ignored): bench projects, workspaces, scratch.
-WORK = PROJECT / ".flywheel" / "bench"
 SHARED_DATASETS = PROJECT.parent / "shared" / "datasets"
 
 

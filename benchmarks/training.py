@@ -344,10 +344,14 @@ def gpu_comparisons(w: Workload) -> dict[str, Any]:
 
 
 def run(quick: bool, threads: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"quick": quick, "comparisons": [], "skipped": [], "targets": []}
+    with tempfile.TemporaryDirectory(prefix="bench-training-") as tmp:
+        return _run(quick, threads, Path(tmp), out)
+
+
+def _run(quick: bool, threads: int, root: Path, out: dict[str, Any]) -> dict[str, Any]:
     import torch
 
-    out: dict[str, Any] = {"quick": quick, "comparisons": [], "skipped": [], "targets": []}
-    root = Path(tempfile.mkdtemp(prefix="bench-training-"))
     if threads > 0:
         # Both sides get the same budget. On a small machine shared with other work, two
         # spinning OpenMP threads per step make timings swing several-fold; one does not.

@@ -108,10 +108,14 @@ def validate_once(
 
 
 def run(rows: int, repeats: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-validation-") as tmp:
+        return _run(rows, repeats, Path(tmp))
+
+
+def _run(rows: int, repeats: int, root: Path) -> dict[str, Any]:
     from flywheel.layout import Layout
     from flywheel.validation.suite import open_context
 
-    root = Path(tempfile.mkdtemp(prefix="bench-validation-"))
     layout = Layout(root, root / "artifacts", root / "registry", root / "expectations", root)
     context = open_context(layout)
     out = root / "out"

@@ -190,6 +190,8 @@ def load_network(checkpoint: Path, params: Params, spec: Any) -> nn.Module:
 
 
 def run_train(params: Params, layout: Layout) -> dict[str, object]:
+    from flywheel import training_progress  # reports to Prefect only when a flow asked for it
+
     L.seed_everything(params.seed, workers=True, verbose=False)
     family = get_family(params.task)
     spec = family.load_spec(layout.preprocessing_spec)
@@ -202,7 +204,7 @@ def run_train(params: Params, layout: Layout) -> dict[str, object]:
         val,
         max_epochs=params.train.max_epochs,
         checkpoint_dir=layout.model_dir,
-        extra_callbacks=__import__("flywheel.training_progress").training_progress.callbacks(),
+        extra_callbacks=training_progress.callbacks(),
     )
     metrics: dict[str, object] = {
         **asdict(fit),
