@@ -99,7 +99,7 @@ def unavailable(entry: Entry, project: Path = PROJECT) -> str | None:
 
 def bring_up_to_date(entry: Entry) -> tuple[Any, dict[str, Any]]:
     """The family's workspace with every stage reproduced (or cached) through DVC."""
-    from flywheel import dvc_ops
+    from flywheel import dvc_ops, orchestration
     from flywheel.workspace import open_workspace
 
     ws = open_workspace(entry.params_file, PROJECT)
@@ -107,13 +107,12 @@ def bring_up_to_date(entry: Entry) -> tuple[Any, dict[str, Any]]:
     for stage in dvc_ops.STAGES:
         for attempt in range(STAGE_RETRIES):
             try:
-                run = dvc_ops.repro_stage(ws.root, stage)
+                run = orchestration.run_stage(ws, stage)
                 break
-            except (dvc_ops.DvcBusy, dvc_ops.StageFailed) as err:
+            except dvc_ops.DvcBusy:
                 # Someone else's run of the same workspace holds DVC's repository lock or an
                 # output's read/write lock: wait for it. Any other failure is real.
-                busy = isinstance(err, dvc_ops.DvcBusy) or "is busy" in str(err)
-                if not busy or attempt == STAGE_RETRIES - 1:
+                if attempt == STAGE_RETRIES - 1:
                     raise
                 time.sleep(STAGE_RETRY_WAIT_S)
         stages[stage] = {"ran": run.ran, "seconds": run.seconds}

@@ -2,8 +2,9 @@
 
 Flow side: a fresh git + DVC project holding the default dataset and params (as
 ``tests/integration`` builds one), run through ``flows.pipeline.pipeline`` against a
-temporary Prefect server: snapshot (``dvc add``), plan (``dvc status``), one ``dvc repro``
-per stage (each a ``flywheel stage`` subprocess), gate, deploy and the artifacts.
+temporary Prefect server: snapshot (``dvc add``), plan (``dvc status``), one task per stage
+(DVC's skip/run-cache/lock bookkeeping around the stage function, in the flow's process),
+gate, deploy and the artifacts.
 Direct side: the same params and data in a plain folder, the same six stage functions and
 the same gate-and-deploy called one after another in this process.
 
@@ -159,8 +160,9 @@ def cli_rerun(project: Path, home: Path) -> dict[str, Any]:
 
 
 def startup_costs() -> dict[str, float]:
-    """Seconds to start the two processes every DVC stage runs: DVC, then ``flywheel stage``
-    (Python start-up and the imports a stage needs), median of three."""
+    """Seconds to start the two processes ``dvc repro`` runs per stage from a shell: DVC, then
+    ``flywheel stage`` (Python start-up and a stage's imports), median of three. The flow
+    avoids both by running stages in its own process; this is what that saves per stage."""
     import statistics
 
     def seconds(cmd: list[str]) -> float:

@@ -2,7 +2,8 @@
 
 snapshot data -> one task per DVC stage -> gate and deploy -> summary artifacts.
 Stage tasks retry only on transient failures (a busy DVC lock); a failing stage is
-deterministic, so retrying it would only repeat the error.
+deterministic, so retrying it would only repeat the error. Each stage runs in this process
+through DVC's API (see flywheel.dvc_ops.reproduce): torch and Lightning load once per run.
 
 A run started by the ``flywheel.data.changed`` trigger carries the data hash of the event;
 when that data and the params are already in production it exits 'nothing to do' before
@@ -11,7 +12,10 @@ touching DVC, so a duplicate or late event costs a second, not a pipeline.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
@@ -37,6 +41,8 @@ from flywheel.workspace import Workspace
 # and the serve process imports this module only to register the deployment.
 if TYPE_CHECKING:
     from flywheel.orchestration import DataVersion, RunRecord
+
+STAGE_LOGGERS = ("flywheel", "dvc", "lightning.pytorch")
 
 
 def _transient(_task: Any, _run: Any, state: Any) -> bool:
@@ -102,11 +108,35 @@ def run_stage(ws: Workspace, stage: str) -> dict[str, Any]:
     from flywheel import orchestration as steps
 
     logger = get_run_logger()
-    result = steps.run_stage(ws, stage)
-    for line in result.output.splitlines():
-        if line.strip():
-            logger.info(line)
+    with _forwarded_logs(logger):
+        result = steps.run_stage(ws, stage)
+    logger.info(result.output)
     return {"ran": result.ran, "seconds": result.seconds}
+
+
+@contextlib.contextmanager
+def _forwarded_logs(run_logger: Any) -> Iterator[None]:
+    """The stage's own log lines (flywheel, DVC, Lightning) also go to the task's run log, so
+    the Prefect UI shows what the stage did; they run in this process, under these loggers."""
+
+    class Forward(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            run_logger.log(record.levelno, "%s: %s", record.name, record.getMessage())
+
+    handler = Forward(logging.INFO)
+    sources = [logging.getLogger(name) for name in STAGE_LOGGERS]
+    ours = logging.getLogger("flywheel")
+    level = ours.level
+    if ours.getEffectiveLevel() > logging.INFO:
+        ours.setLevel(logging.INFO)  # a served run has no logging set up: INFO would be dropped
+    for source in sources:
+        source.addHandler(handler)
+    try:
+        yield
+    finally:
+        for source in sources:
+            source.removeHandler(handler)
+        ours.setLevel(level)
 
 
 @task(
@@ -208,15 +238,8 @@ def _publish(record: RunRecord, rows: list[dict[str, Any]]) -> None:
 def _nothing_to_do(ws: Workspace, data_hash: str, version: str) -> dict[str, Any]:
     from flywheel import orchestration as steps
 
-    record = steps.RunRecord(workspace=ws.name, data=steps.DataVersion(data_hash, None))
-    record.stages = {s: {"ran": False, "seconds": 0.0} for s in steps.STAGES}
-    record.deploy = {
-        "status": "unchanged",
-        "version": version,
-        "reason": f"data {short_hash(data_hash)} and params are already in production ({version})",
-        "gate": None,
-    }
-    record.status = "nothing to do"
+    reason = f"data {short_hash(data_hash)} and params are already in production ({version})"
+    record = steps.RunRecord.unchanged(ws.name, steps.DataVersion(data_hash, None), version, reason)
     _publish(record, [])
     return {"record": steps.record_json(record)}
 

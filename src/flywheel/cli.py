@@ -43,6 +43,9 @@ def _fail(err: FlywheelError) -> typer.Exit:
     return typer.Exit(code)
 
 
+LIBRARY_LOGGERS = ("great_expectations", "dvc", "lightning.pytorch", "onnxruntime")
+
+
 @app.callback()
 def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
     logging.basicConfig(
@@ -50,9 +53,13 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> 
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # Prefect's client logs every HTTP call at INFO; that is noise on a terminal.
+    # Prefect's client logs every HTTP call at INFO, and the libraries the stages run in this
+    # process narrate their internals; a terminal gets their warnings, --verbose the rest.
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not verbose:
+        for chatty in LIBRARY_LOGGERS:
+            logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
 def _workspace(params: Path | None) -> Workspace:
@@ -75,6 +82,25 @@ def data_init(
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
     typer.echo(f"wrote {n} images to {path}/")
+
+
+@data_app.command("import-idx")
+def data_import_idx(
+    images: Annotated[Path, typer.Argument(help="IDX images, e.g. t10k-images-idx3-ubyte.gz.")],
+    labels: Annotated[Path, typer.Argument(help="IDX labels, one per image.")],
+    dest: Annotated[Path, typer.Argument(help="New image folder (absent or empty).")],
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Import only the first N images.")
+    ] = None,
+) -> None:
+    """Convert an IDX pair (the MNIST format, gzip or plain) to a PNG image folder."""
+    from flywheel.data.idx import import_idx
+
+    try:
+        n = import_idx(images, labels, dest, limit=limit)
+    except FlywheelError as err:
+        raise _fail(err) from None
+    typer.echo(f"wrote {n} images to {dest}/")
 
 
 @expectations_app.command("init")
@@ -165,7 +191,7 @@ def _print_run(record: dict[str, Any]) -> None:
 
 @app.command()
 def run(params: ParamsOpt = None, as_json: JsonOpt = False) -> None:
-    """Run the whole pipeline once as a Prefect flow."""
+    """Run the whole pipeline once as a Prefect flow (answered at once when nothing changed)."""
     from flywheel.workspace import find_project
 
     try:
@@ -173,17 +199,23 @@ def run(params: ParamsOpt = None, as_json: JsonOpt = False) -> None:
         ws = _workspace(params)
     except FlywheelError as err:
         raise _fail(err) from None
-    _prefect_env(project)
-    from flows.pipeline import pipeline
-
-    from flywheel.orchestration import variant_rows
+    from flywheel import orchestration
 
     try:
-        result = pipeline(params_file=str(ws.params_file), project=str(project))
+        # Without a Prefect server of the user's, a run that would change nothing is answered
+        # here, like `make`, rather than after starting an ephemeral server (about 15 s).
+        done = None if os.environ.get("PREFECT_API_URL") else orchestration.up_to_date(ws)
+        if done is not None:
+            result = {"record": orchestration.record_json(done)}
+        else:
+            _prefect_env(project)
+            from flows.pipeline import pipeline
+
+            result = pipeline(params_file=str(ws.params_file), project=str(project))
     except FlywheelError as err:
         raise _fail(err) from None
     record = json.loads(result["record"])
-    record["variants"] = variant_rows(ws)
+    record["variants"] = orchestration.variant_rows(ws)
     if as_json:
         typer.echo(json.dumps(record, indent=2))
     else:

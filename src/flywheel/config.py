@@ -156,9 +156,9 @@ VariantKind = Literal[
 
 
 class CompressConfig(_Section):
-    prune_ratio: PruneRatio = 0.5
-    # Every ratio listed is tried, each with its own fine-tune; empty means [prune_ratio].
-    prune_ratios: tuple[PruneRatio, ...] = ()
+    # Every ratio listed is tried, each with its own fine-tune; the first one's variants are
+    # named plainly (pruned-fp32), the others carry their ratio (pruned-fp32@0.75).
+    prune_ratios: Annotated[tuple[PruneRatio, ...], Field(min_length=1)] = (0.5,)
     finetune_epochs: Annotated[int, Field(ge=0)] = 5
     calibration_samples: PositiveInt = 256
     per_channel: bool = True
@@ -174,8 +174,7 @@ class CompressConfig(_Section):
 
     @property
     def ratios(self) -> tuple[float, ...]:
-        """The structured pruning ratios to try, the first one named plainly (pruned-fp32)."""
-        return self.prune_ratios or (self.prune_ratio,)
+        return self.prune_ratios
 
 
 class EvaluateConfig(_Section):

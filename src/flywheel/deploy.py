@@ -83,16 +83,12 @@ def deploy(ws: Workspace, data_hash: str, run: dict[str, Any] | None = None) -> 
 
     with registry.lock():
         production = registry.production()
-        for card in registry.cards():
-            if card.sha256 == candidate_sha:
-                why = (
-                    "already in production"
-                    if production and card.version == production.version
-                    else "already registered (and since rolled back); not redeploying it"
-                )
-                return DeployOutcome(
-                    "unchanged", card.version, f"candidate {winner} is {card.version}, {why}", card
-                )
+        known = registry.registered(candidate_sha)
+        if known is not None:
+            card, why = known
+            return DeployOutcome(
+                "unchanged", card.version, f"candidate {winner} is {card.version}, {why}", card
+            )
 
         # Only a new model needs the test set: read it after the identity check.
         family = get_family(ws.params.task)

@@ -1,36 +1,37 @@
 """DVC as the pipeline sees it: data snapshots, stage status and single-stage reproduction.
 
-DVC runs as a subprocess of the same interpreter, so it sees the same installed packages
-and finds the ``flywheel`` console script that each stage's ``cmd`` calls.
+Everything goes through DVC's Python API in this process. A stage's body is the same
+function ``flywheel stage <name>`` (the stage's ``cmd`` in dvc.yaml) calls, run here rather
+than in a fresh interpreter: a new process per stage would re-import torch and Lightning
+six times per run, which cost more than the stages themselves on small data. Around the
+body, :func:`reproduce` does what ``dvc repro --single-item`` does around its subprocess, with
+DVC's own objects: skip an unchanged stage, restore from the run cache, remove stale outputs,
+hash and cache the new ones, write ``dvc.lock``. ``dvc repro`` from a shell stays equivalent.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import os
-import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from flywheel.errors import FlywheelError
 
+if TYPE_CHECKING:
+    from dvc.repo import Repo
+    from dvc.stage import Stage
+
 log = logging.getLogger(__name__)
 
 STAGES = ("validate", "preprocess", "train", "export", "compress", "evaluate")
-
-
-class StageFailed(FlywheelError):
-    def __init__(self, stage: str, returncode: int, output: str) -> None:
-        self.stage = stage
-        self.returncode = returncode
-        self.output = output
-        tail = "\n".join(output.strip().splitlines()[-15:])
-        super().__init__(f"stage {stage!r} failed (exit {returncode}):\n{tail}")
 
 
 class DvcBusy(FlywheelError):
@@ -45,29 +46,19 @@ class StageRun:
     output: str
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    bin_dir = str(Path(sys.executable).parent)
-    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
-    env.setdefault("DVC_NO_ANALYTICS", "1")
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+@contextlib.contextmanager
+def open_repo(root: Path) -> Iterator[Repo]:
+    """The DVC repository holding ``root``, opened from ``root`` as the working directory (DVC
+    resolves targets against it, as the CLI run there would); a lock held by another process
+    becomes :class:`DvcBusy`."""
+    from dvc.lock import LockError
+    from dvc.repo import Repo
 
-
-def dvc(args: list[str], cwd: Path, *, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "dvc", *args],
-        cwd=cwd,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0 and "Unable to acquire lock" in (proc.stdout + proc.stderr):
-        raise DvcBusy(f"DVC repository at {cwd} is locked by another process")
-    if check and proc.returncode != 0:
-        raise FlywheelError(f"dvc {' '.join(args)} failed: {(proc.stderr or proc.stdout).strip()}")
-    return proc
+    try:
+        with _working_directory(root), Repo(str(root)) as repo:
+            yield repo
+    except LockError as err:
+        raise DvcBusy(f"DVC repository at {root} is locked by another process: {err}") from err
 
 
 def data_hash(path: Path) -> str:
@@ -96,16 +87,27 @@ def _inside(path: Path, folder: Path) -> bool:
 def snapshot_data(project: Path, data: Path) -> tuple[str, Path | None]:
     """Version the dataset with ``dvc add`` when it lives in the project; returns its hash
     and the ``.dvc`` file that records it (None for data outside the project)."""
+    recorded = recorded_version(project, data)
+    if recorded is not None:
+        return recorded  # recorded and cached already: skip dvc add's re-hashing
+    rel = os.path.relpath(data.resolve(), project)
+    with open_repo(project) as repo:
+        repo.add(rel)
+    dvc_file = project / f"{rel}.dvc"
+    return recorded_hash(dvc_file), dvc_file
+
+
+def recorded_version(project: Path, data: Path) -> tuple[str, Path | None] | None:
+    """The data's hash and ``.dvc`` file when DVC already records and caches exactly this
+    content, else None; data outside the project has nothing to record, only a hash."""
     if not _inside(data, project):
         log.warning("%s is outside the project: hashed but not versioned by DVC", data)
         return data_hash(data), None
-    rel = os.path.relpath(data.resolve(), project)
-    dvc_file = project / f"{rel}.dvc"
+    dvc_file = project / f"{os.path.relpath(data.resolve(), project)}.dvc"
     current = data_hash(data)
     if dvc_file.is_file() and recorded_hash(dvc_file) == current and _cached(project, current):
-        return current, dvc_file  # recorded and cached already: skip dvc add's re-hashing
-    dvc(["add", "--quiet", rel], cwd=project)
-    return recorded_hash(dvc_file), dvc_file
+        return current, dvc_file
+    return None
 
 
 def _cached(project: Path, md5: str) -> bool:
@@ -123,16 +125,78 @@ def recorded_hash(dvc_file: Path) -> str:
 
 def changed_stages(workspace: Path) -> set[str]:
     """Stages of ``workspace/dvc.yaml`` whose deps, params or outs differ from ``dvc.lock``."""
-    proc = dvc(["status", "--json", "dvc.yaml"], cwd=workspace)
-    status = json.loads(proc.stdout or "{}")
+    with open_repo(workspace) as repo:
+        status = repo.status(targets=["dvc.yaml"])
     return {key.rsplit(":", 1)[-1] for key in status}
 
 
-def repro_stage(workspace: Path, stage: str) -> StageRun:
+@contextlib.contextmanager
+def _working_directory(path: Path) -> Iterator[None]:
+    # DVC runs a stage's cmd in the workspace; the in-process body gets the same cwd.
+    path = Path(path).resolve()
+    before = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+@contextlib.contextmanager
+def _stage_locks(stage: Stage) -> Iterator[None]:
+    """DVC's per-path read/write lock on the stage's deps and outs, as ``dvc repro`` takes it,
+    so a concurrent ``dvc`` cannot rewrite what this stage reads or writes."""
+    from dvc.rwlock import rwlock
+
+    repo = stage.repo
+    with rwlock(
+        repo.tmp_dir,
+        repo.fs,
+        " ".join(sys.argv),
+        [dep.fs_path for dep in stage.deps],
+        [out.fs_path for out in stage.outs],
+        repo.config["core"].get("hardlink_lock", False),
+    ):
+        yield
+
+
+def _run_body(repo: Repo, body: Callable[[], Any]) -> None:
+    # The repository lock is released while the body runs, as DVC does around a stage's cmd,
+    # so `dvc status` from a shell (or the data watcher) still answers during training.
+    repo.lock.unlock()
+    repo._reset()
+    try:
+        body()
+    finally:
+        repo.lock.lock()
+
+
+def reproduce(workspace: Path, stage: str, body: Callable[[], Any]) -> StageRun:
+    """``dvc repro --single-item dvc.yaml:<stage>`` with ``body`` as the stage's command."""
+    from dvc.repo import lock_repo
+    from dvc.stage.cache import RunCacheNotFoundError
+
     start = time.perf_counter()
-    proc = dvc(["repro", "--single-item", f"dvc.yaml:{stage}"], cwd=workspace, check=False)
-    output = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        raise StageFailed(stage, proc.returncode, output)
-    ran = "didn't change, skipping" not in output
-    return StageRun(stage, ran, round(time.perf_counter() - start, 3), output)
+    with open_repo(workspace) as repo, lock_repo(repo):
+        target = repo.stage.get_target(f"dvc.yaml:{stage}")
+        if not target.changed():
+            return StageRun(stage, False, _since(start), f"Stage '{stage}' didn't change, skipping")
+        with _stage_locks(target):
+            target.remove_outs(ignore_remove=False, force=False)
+            try:
+                repo.stage_cache.restore(target)
+                how = "restored from DVC's run cache"
+            except RunCacheNotFoundError:
+                target.save_deps()
+                _run_body(repo, body)
+                how = "ran"
+        uncached = any(not o.use_cache for o in target.outs if not (o.is_metric or o.is_plot))
+        target.save(run_cache=not uncached)
+        target.commit()
+        target.dump(update_pipeline=False)
+    log.info("stage %s %s", stage, how)
+    return StageRun(stage, True, _since(start), f"Stage '{stage}' {how}; dvc.lock updated")
+
+
+def _since(start: float) -> float:
+    return round(time.perf_counter() - start, 3)

@@ -9,12 +9,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flywheel import dvc_ops
-from flywheel.deploy import DeployOutcome, deploy, load_evaluation
-from flywheel.errors import DataValidationError, FlywheelError
+from flywheel.errors import FlywheelError
+from flywheel.registry import Registry
+from flywheel.registry.card import sha256_file
 from flywheel.workspace import Workspace, open_workspace
+
+if TYPE_CHECKING:
+    from flywheel.deploy import DeployOutcome
 
 STAGES = dvc_ops.STAGES
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (dvc_ops.DvcBusy, TimeoutError)
@@ -40,6 +44,17 @@ class RunRecord:
     deploy: dict[str, Any] | None = None
     status: str = "running"
 
+    @classmethod
+    def unchanged(cls, workspace: str, data: DataVersion, version: str, reason: str) -> RunRecord:
+        """A run that found its model already registered and every stage cached."""
+        return cls(
+            workspace=workspace,
+            data=data,
+            stages={s: {"ran": False, "seconds": 0.0} for s in STAGES},
+            deploy={"status": "unchanged", "version": version, "reason": reason, "gate": None},
+            status="nothing to do",
+        )
+
     @property
     def nothing_to_do(self) -> bool:
         return (
@@ -57,30 +72,48 @@ def snapshot(ws: Workspace) -> DataVersion:
     return DataVersion(digest, str(dvc_file.relative_to(ws.project)) if dvc_file else None)
 
 
+def up_to_date(ws: Workspace) -> RunRecord | None:
+    """What a run would report without running one, when it would change nothing: the data
+    is the version DVC records, every stage is cached and the evaluated winner is already
+    registered. None when anything is left to do (or to check)."""
+    recorded = dvc_ops.recorded_version(ws.project, ws.layout.data)
+    if recorded is None or not ws.layout.evaluation_report.is_file() or changed_stages(ws):
+        return None
+    winner = str(_evaluation(ws)["winner"])
+    known = Registry(ws.layout.registry).registered(sha256_file(ws.layout.variant_file(winner)))
+    if known is None:
+        return None
+    card, why = known
+    digest, dvc_file = recorded
+    data = DataVersion(digest, str(dvc_file.relative_to(ws.project)) if dvc_file else None)
+    reason = f"candidate {winner} is {card.version}, {why}"
+    return RunRecord.unchanged(ws.name, data, card.version, reason)
+
+
 def changed_stages(ws: Workspace) -> set[str]:
     return dvc_ops.changed_stages(ws.root)
 
 
 def run_stage(ws: Workspace, stage: str) -> dvc_ops.StageRun:
-    """Reproduce one stage; a failing ``validate`` becomes the typed validation error."""
-    try:
-        return dvc_ops.repro_stage(ws.root, stage)
-    except dvc_ops.StageFailed:
-        if stage == "validate":
-            report_path = ws.layout.validation_dir / "report.json"
-            if report_path.is_file():
-                from flywheel.validation.report import ValidationReport
+    """Reproduce one stage through DVC, its body (what ``flywheel stage <name>`` runs) in this
+    process; a failing ``validate`` raises the typed :class:`DataValidationError`."""
+    from flywheel import stages
 
-                raise DataValidationError(ValidationReport.load(report_path)) from None
-        raise
+    return dvc_ops.reproduce(ws.root, stage, lambda: stages.run_stage(stage, ws.root))
 
 
 def gate_and_deploy(ws: Workspace, data: DataVersion, run: dict[str, Any]) -> DeployOutcome:
+    from flywheel.deploy import deploy
+
     return deploy(ws, data.hash, run)
 
 
+def _evaluation(ws: Workspace) -> dict[str, Any]:
+    return dict(json.loads(ws.layout.evaluation_report.read_text()))
+
+
 def variant_rows(ws: Workspace) -> list[dict[str, Any]]:
-    report = load_evaluation(ws)
+    report = _evaluation(ws)
     metric = str(report["metric"])
     rows = []
     for name, v in report["variants"].items():
@@ -159,6 +192,7 @@ def record_json(record: RunRecord) -> str:
         {
             "workspace": record.workspace,
             "data_hash": record.data.hash,
+            "data_dvc_file": record.data.dvc_file,
             "status": record.status,
             "nothing_to_do": record.nothing_to_do,
             "stages": record.stages,

@@ -1,7 +1,9 @@
 """The body of each DVC stage: load the workspace's params, call the library, report.
 
-DVC runs every stage with the workspace as its working directory, so each one reads
-``./params.yaml``; imports are inside the functions so a stage loads only what it uses.
+Each runs with the workspace as its working directory (``dvc repro`` runs ``flywheel stage``
+there; the flow calls :func:`run_stage` in-process through :func:`flywheel.dvc_ops.reproduce`)
+and reads its ``params.yaml``; imports are inside the functions so a stage loads only what
+it uses.
 """
 
 from __future__ import annotations
@@ -68,5 +70,5 @@ STAGE_FUNCTIONS: dict[str, Callable[[Params, Layout], Any]] = {
 def run_stage(name: str, workspace: Path = Path()) -> Any:
     params = load_params(workspace / "params.yaml")
     result = STAGE_FUNCTIONS[name](params, Layout.from_params(params, workspace))
-    log.info("stage %s: %s", name, json.dumps(result, default=str)[:2000])
+    log.debug("stage %s: %s", name, json.dumps(result, default=str)[:2000])
     return result

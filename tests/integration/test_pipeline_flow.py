@@ -38,6 +38,15 @@ def test_deploy_rerun_and_bad_data(dvc_project, prefect_backend) -> None:
     assert card.data_hash in data_dvc
     assert card.sha256 and card.params["seed"] == 42 and card.recipe["variant"] == card.variant
     assert (project / "dvc.lock").is_file()
+    # Stages ran in the flow's process; DVC's own CLI must see exactly what `dvc repro` leaves.
+    status = subprocess.run(
+        [sys.executable, "-m", "dvc", "status", "--json"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(status.stdout) == {}
 
     second = _run_flow(project)
     assert second["nothing_to_do"] is True

@@ -31,7 +31,7 @@ RAW_PARAMS: dict[str, Any] = {
     "model": {"channels": [32, 64], "hidden": [128], "dropout": 0.1},
     "train": {"max_epochs": 12, "batch_size": 64, "lr": 0.003, "accelerator": "cpu"},
     "compress": {
-        "prune_ratio": 0.5,
+        "prune_ratios": [0.5],
         "finetune_epochs": 3,
         "calibration_samples": 128,
         "per_channel": True,

@@ -30,9 +30,9 @@ RAW: dict[str, Any] = {
     "seed": 5,
     "data": {**NEWS_PARAMS["data"], "path": "news.csv"},
     "split": {"val": 0.2, "test": 0.2},
-    "train": {"max_epochs": 8, "batch_size": 32, "lr": 0.01, "patience": 3, "accelerator": "cpu"},
+    "train": {"max_epochs": 12, "batch_size": 32, "lr": 0.01, "patience": 4, "accelerator": "cpu"},
     "compress": {
-        "prune_ratio": 0.5,
+        "prune_ratios": [0.5],
         "finetune_epochs": 2,
         "calibration_samples": 64,
         "variants": list(TextFamily.variants),

@@ -68,10 +68,16 @@ def test_universal_kinds_apply_to_every_family() -> None:
     ]
 
 
-def test_config_prune_ratios_and_the_old_single_ratio(raw_params: dict) -> None:
+def test_config_prune_ratios(raw_params: dict) -> None:
     raw_params["compress"].pop("prune_ratios", None)
-    raw_params["compress"]["prune_ratio"] = 0.4
-    assert parse_params(raw_params).compress.ratios == (0.4,)
+    assert parse_params(raw_params).compress.ratios == (0.5,)
+    raw_params["compress"]["prune_ratio"] = 0.4  # the single-ratio key of old configs
+    with pytest.raises(ConfigError, match="prune_ratio"):
+        parse_params(raw_params)
+    del raw_params["compress"]["prune_ratio"]
+    raw_params["compress"]["prune_ratios"] = []
+    with pytest.raises(ConfigError, match="prune_ratios"):
+        parse_params(raw_params)
     raw_params["compress"]["prune_ratios"] = [0.3, 0.6]
     assert parse_params(raw_params).compress.ratios == (0.3, 0.6)
     raw_params["compress"]["prune_ratios"] = [0.3, 0.3]

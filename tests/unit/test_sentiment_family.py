@@ -30,14 +30,14 @@ def test_missing_extra_is_a_config_error_naming_the_install(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from flywheel.families import get_family
-    from flywheel.models import minilm
+    from flywheel.models import minilm_package
 
     real = importlib.util.find_spec
 
     def without_transformers(name: str, *args: object) -> object:
         return None if name == "transformers" else real(name, *args)
 
-    monkeypatch.setattr(minilm.importlib.util, "find_spec", without_transformers)
+    monkeypatch.setattr(minilm_package.importlib.util, "find_spec", without_transformers)
     with pytest.raises(ConfigError, match=r"pip install -e \.\[transformer\]") as err:
         get_family("sentiment")
     assert "transformers" in str(err.value)
@@ -103,7 +103,7 @@ def test_encode_rejects_a_malformed_instance_by_index(family, spec, bad, why) ->
 @needs_extra
 def test_spec_round_trips_and_names_the_tokenizer(family, tmp_path: Path) -> None:
     from flywheel.families.sentiment import SentimentSpec
-    from flywheel.models.minilm import model_record
+    from flywheel.models.minilm_package import model_record
     from flywheel.text.minilm_tokenizer import current_ref
 
     spec = SentimentSpec(labels=("0", "1"), tokenizer=current_ref(64), model=model_record())

@@ -7,10 +7,12 @@ float32 regression targets. The dtypes are the model's, so they are kept as give
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch.utils.data import DataLoader, TensorDataset
+
+if TYPE_CHECKING:
+    from torch.utils.data import DataLoader
 
 SPLITS = ("train", "val", "test")
 
@@ -36,6 +38,9 @@ def make_loader(
     seed: int = 0,
     num_workers: int = 0,
 ) -> DataLoader:
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
     dataset = TensorDataset(torch.from_numpy(x), torch.from_numpy(y))
     generator = torch.Generator().manual_seed(seed)
     return DataLoader(

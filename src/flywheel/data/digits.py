@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
-from flywheel.data.png import encode_png
+from flywheel.data.png import write_png_folder
 
 DIGITS_LABELS = tuple(str(i) for i in range(10))
 
@@ -30,11 +29,4 @@ def materialise_digits(target: Path, *, overwrite: bool = False) -> int:
     if target.exists() and any(target.iterdir()) and not overwrite:
         raise FileExistsError(f"{target} is not empty; pass --force to rewrite the default dataset")
     pixels, labels = digits_images()
-    for label in DIGITS_LABELS:
-        (target / label).mkdir(parents=True, exist_ok=True)
-    for index, (image, label) in enumerate(zip(pixels, labels, strict=True)):
-        path = target / str(label) / f"{index:04d}.png"
-        tmp = path.with_suffix(".png.tmp")
-        tmp.write_bytes(encode_png(image))
-        os.replace(tmp, path)
-    return len(labels)
+    return write_png_folder(target, pixels, [DIGITS_LABELS[label] for label in labels])

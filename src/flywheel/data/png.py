@@ -7,8 +7,11 @@ deflate blocks have exactly one encoding, so these files are identical everywher
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -52,3 +55,24 @@ def encode_png(pixels: np.ndarray) -> bytes:
         + _chunk(b"IDAT", _stored_zlib(raw))
         + _chunk(b"IEND", b"")
     )
+
+
+def write_png_folder(target: Path, images: Iterable[np.ndarray], labels: Sequence[str]) -> int:
+    """Write image ``i`` to ``target/<labels[i]>/<i>.png``; returns the number written.
+
+    ``i`` is zero-padded to at least four digits (as wide as the largest index needs), so
+    files sort in order. Each file lands under a temporary name first, so an interrupted run
+    never leaves a truncated PNG behind. The caller decides whether ``target`` may be written.
+    """
+    target = Path(target)
+    width = max(4, len(str(len(labels) - 1)))
+    for label in sorted(set(labels)):
+        (target / label).mkdir(parents=True, exist_ok=True)
+    n = 0
+    for index, (image, label) in enumerate(zip(images, labels, strict=True)):
+        path = target / label / f"{index:0{width}d}.png"
+        tmp = path.with_suffix(".png.tmp")
+        tmp.write_bytes(encode_png(image))
+        os.replace(tmp, path)
+        n += 1
+    return n

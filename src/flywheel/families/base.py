@@ -15,18 +15,22 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
 from flywheel.config import Params
 from flywheel.layout import Layout
 
 Objective = Literal["classification", "regression"]
-Augment = Callable[[torch.Tensor], torch.Tensor]
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+# torch is imported where a network is built or trained, never by serving or the flow's
+# own process: they only encode inputs and read specs, and torch costs seconds and ~200 MB.
+Augment = Callable[["torch.Tensor"], "torch.Tensor"]
 
 
 class Spec(Protocol):

@@ -6,12 +6,10 @@ import base64
 import binascii
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
 from flywheel.config import Params
 from flywheel.data.arrays import save_split
@@ -26,22 +24,33 @@ from flywheel.data.images import (
 from flywheel.data.manifest import build_manifest
 from flywheel.families.base import Augment, Family
 from flywheel.layout import Layout
-from flywheel.models.cnn import ConvNet
-from flywheel.splitting import channel_stats, stratified_split, write_split_index
+from flywheel.splitting import channel_stats, stable_split, write_split_index
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 
 def random_flip_crop(pad: int) -> Augment:
-    """Random horizontal flips and ``pad``-pixel random crops, per sample, on a batch."""
+    """Random horizontal flips and ``pad``-pixel random crops, drawn per sample, on a batch."""
+
+    import torch
+    from torch import nn
 
     def augment(x: torch.Tensor) -> torch.Tensor:
-        n, _, h, w = x.shape
+        n, c, h, w = x.shape
         flip = torch.rand(n, device=x.device) < 0.5
         x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         if pad == 0:
             return x
         padded = nn.functional.pad(x, (pad, pad, pad, pad), mode="replicate")
-        dy, dx = torch.randint(0, 2 * pad + 1, (2,))
-        return padded[:, :, int(dy) : int(dy) + h, int(dx) : int(dx) + w]
+        dy = torch.randint(0, 2 * pad + 1, (n,), device=x.device)
+        dx = torch.randint(0, 2 * pad + 1, (n,), device=x.device)
+        rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
+        cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
+        samples = torch.arange(n, device=x.device)[:, None, None, None]
+        channels = torch.arange(c, device=x.device)[None, :, None, None]
+        return padded[samples, channels, rows, cols]
 
     return augment
 
@@ -94,7 +103,8 @@ class ImageFamily(Family):
             with Image.open(layout.data / rel) as image:
                 return to_unit_array(image, params.image.size, params.image.mode)
 
-        splits = stratified_split(y_all, params.split.val, params.split.test, params.seed)
+        keys = accepted["sha256"].astype(str).tolist()
+        splits = stable_split(keys, params.split.val, params.split.test, params.seed, y_all)
         unit = {
             name: np.stack([load(accepted["path"].iloc[i]) for i in idx])
             for name, idx in splits.items()
@@ -113,6 +123,8 @@ class ImageFamily(Family):
         return PreprocessingSpec.load(path)
 
     def build_network(self, params: Params, spec: PreprocessingSpec) -> nn.Module:
+        from flywheel.models.cnn import ConvNet
+
         return ConvNet(
             in_channels=spec.channels,
             size=spec.size,
@@ -123,6 +135,8 @@ class ImageFamily(Family):
         )
 
     def example_input(self, spec: PreprocessingSpec, batch: int = 1) -> torch.Tensor:
+        import torch
+
         return torch.zeros((batch, *spec.input_shape), dtype=torch.float32)
 
     def train_augment(self, params: Params) -> Augment | None:

@@ -22,25 +22,23 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
 from flywheel.config import Params
 from flywheel.data.arrays import save_split
 from flywheel.families.base import Augment
-from flywheel.families.text import LeakageError, TextFamily, instance_text, leaking_hashes
+from flywheel.families.text import TextFamily, instance_text
 from flywheel.layout import Layout
-from flywheel.models.minilm import (
-    build_minilm_classifier,
-    model_record,
-    require_transformer_extra,
-)
-from flywheel.splitting import stratified_split, write_split_index
+from flywheel.models.minilm_package import model_record, require_transformer_extra
+from flywheel.splitting import stable_split, write_split_index
 from flywheel.text.minilm_tokenizer import TokenizerRef, current_ref, tokenizer_for
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 SPEC_FORMAT = "flywheel.sentiment/1"
 # Example inputs for export tracing: a real sentence plus padding, so the trace records the
@@ -106,15 +104,7 @@ class SentimentFamily(TextFamily):
         hashes = [str(h) for h in accepted["text_sha256"]]
         index = {label: i for i, label in enumerate(params.labels)}
         y = accepted["label"].map(index).to_numpy(dtype=np.int64)
-        splits = stratified_split(y, params.split.val, params.split.test, params.seed)
-        leaks = leaking_hashes(hashes, splits)
-        if leaks:
-            first = next(iter(leaks))
-            raise LeakageError(
-                f"{len(leaks)} texts appear in more than one split (e.g. "
-                f"{accepted['path'].iloc[hashes.index(first)]} in {sorted(leaks[first])}); keep "
-                "expect_column_values_to_be_unique(text_sha256) in the suite"
-            )
+        splits = stable_split(hashes, params.split.val, params.split.test, params.seed, y)
         spec = SentimentSpec(
             labels=params.labels,
             tokenizer=current_ref(params.transformer.max_len),
@@ -135,6 +125,8 @@ class SentimentFamily(TextFamily):
     def build_network(  # type: ignore[override]
         self, params: Params, spec: SentimentSpec
     ) -> nn.Module:
+        from flywheel.models.minilm import build_minilm_classifier
+
         return build_minilm_classifier(
             len(spec.labels),
             head_hidden=params.model.hidden,
@@ -148,6 +140,8 @@ class SentimentFamily(TextFamily):
     ) -> torch.Tensor:
         ids = self.encode([_EXAMPLE_TEXT], spec)
         ids = np.pad(ids, ((0, 0), (0, _EXAMPLE_PADDING)), constant_values=spec.tokenizer.pad_id)
+        import torch
+
         return torch.from_numpy(np.repeat(ids, batch, axis=0))
 
     def train_augment(self, params: Params) -> Augment | None:

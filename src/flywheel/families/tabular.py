@@ -11,12 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
 from flywheel.config import DataConfig, Params
 from flywheel.data.arrays import save_split
@@ -24,13 +22,16 @@ from flywheel.data.images import InputError
 from flywheel.data.tables import TableError, column, read_one, read_table
 from flywheel.families.base import Family
 from flywheel.layout import Layout
-from flywheel.splitting import stratified_split, write_split_index
+from flywheel.splitting import stable_split, write_split_index
 from flywheel.tabular.columns import TableColumns, imputable, table_columns
 from flywheel.tabular.expectations import tabular_expectations
 from flywheel.tabular.manifest import build_tabular_manifest
-from flywheel.tabular.network import TabularRegressor
 from flywheel.tabular.preprocessing import TabularSpec, fit_spec
 from flywheel.tabular.values import CellError, cell, cell_records, parse_number
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 
 def records(rows: pd.DataFrame, cols: TableColumns) -> list[dict[str, Any]]:
@@ -85,9 +86,12 @@ class TabularFamily(Family):
         cols = table_columns(params)
         rows = self._rows(params, layout, accepted["path"].astype(str).tolist())
         raw, y = records(rows, cols), targets(rows, cols)
-        splits = stratified_split(
-            None, params.split.val, params.split.test, params.seed, n=len(rows)
-        )
+        # A row's content is its identity: appended rows never move the old ones.
+        keys = [
+            json.dumps([r, float(t)], sort_keys=True, default=str)
+            for r, t in zip(raw, y, strict=True)
+        ]
+        splits = stable_split(keys, params.split.val, params.split.test, params.seed)
         train = splits["train"]
         spec = fit_spec(
             [raw[i] for i in train],
@@ -109,6 +113,8 @@ class TabularFamily(Family):
         return TabularSpec.load(path)
 
     def build_network(self, params: Params, spec: TabularSpec) -> nn.Module:
+        from flywheel.tabular.network import TabularRegressor
+
         return TabularRegressor(
             spec.n_features,
             params.model.hidden,
@@ -118,6 +124,8 @@ class TabularFamily(Family):
         )
 
     def example_input(self, spec: TabularSpec, batch: int = 1) -> torch.Tensor:
+        import torch
+
         return torch.zeros((batch, spec.n_features), dtype=torch.float32)
 
     def encode(self, instances: Sequence[Any], spec: TabularSpec) -> np.ndarray:

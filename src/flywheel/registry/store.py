@@ -78,6 +78,19 @@ class Registry:
     def cards(self) -> list[ModelCard]:
         return [self.card(v) for v in self.versions()]
 
+    def registered(self, sha256: str) -> tuple[ModelCard, str] | None:
+        """The version already holding a model with this sha256, and whether it is live."""
+        production = self.production_version()
+        for card in self.cards():
+            if card.sha256 == sha256:
+                why = (
+                    "already in production"
+                    if card.version == production
+                    else "already registered (and since rolled back); not redeploying it"
+                )
+                return card, why
+        return None
+
     def _alias(self) -> dict[str, Any]:
         if not self.alias_path.is_file():
             return {"version": None, "history": []}

@@ -1,6 +1,11 @@
 """The ``flywheel.data.changed`` event: its name, the dataset resource it concerns, and a
 delivery that is confirmed by the server (so the watcher never records an event as sent
-when the server was down)."""
+when the server was down).
+
+The event goes to the server named by ``api_url`` or, failing that, by ``PREFECT_API_URL``
+in the environment *now*, never to whatever Prefect's settings context holds: Prefect reads
+its settings once, at import, and a test harness or flow-run context overrides them, so a
+client built without an address can confirm delivery to a different server."""
 
 from __future__ import annotations
 
@@ -44,12 +49,25 @@ def resource(ws: Workspace) -> dict[str, str]:
     }
 
 
-def emit_data_changed(
-    ws: Workspace, data_hash: str, previous_hash: str | None, details: dict[str, Any]
-) -> str:
-    """Send the event and wait for the server to confirm it; returns the event id."""
-    if not os.environ.get("PREFECT_API_URL"):
+def events_api_url(api_url: str | None = None) -> str:
+    """The API the event goes to: ``api_url``, else ``PREFECT_API_URL`` from the environment."""
+    url = api_url or os.environ.get("PREFECT_API_URL")
+    if not url:
         raise ServerUnavailable("PREFECT_API_URL is not set: no server to send events to")
+    return url
+
+
+def emit_data_changed(
+    ws: Workspace,
+    data_hash: str,
+    previous_hash: str | None,
+    details: dict[str, Any],
+    *,
+    api_url: str | None = None,
+) -> str:
+    """Send the event to ``api_url`` (default: ``PREFECT_API_URL`` from the environment)
+    and wait for that server to confirm it; returns the event id."""
+    url = events_api_url(api_url)
     from prefect.events import Event
     from prefect.events.clients import PrefectEventsClient
 
@@ -64,11 +82,15 @@ def emit_data_changed(
 
     async def send() -> None:
         # checkpoint_every=1: each emit waits for a websocket pong, i.e. the server has it.
-        async with PrefectEventsClient(reconnection_attempts=2, checkpoint_every=1) as client:
+        # The address is passed explicitly: without it the client takes PREFECT_API_URL
+        # from Prefect's settings context, which may name another server (see above).
+        async with PrefectEventsClient(
+            api_url=url, reconnection_attempts=2, checkpoint_every=1
+        ) as client:
             await client.emit(event)
 
     try:
         asyncio.run(send())
     except Exception as err:
-        raise ServerUnavailable(f"could not deliver {DATA_CHANGED}: {err}") from err
+        raise ServerUnavailable(f"could not deliver {DATA_CHANGED} to {url}: {err}") from err
     return str(event.id)

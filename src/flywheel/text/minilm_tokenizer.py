@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from flywheel.errors import ConfigError
-from flywheel.models.minilm import (
+from flywheel.models.minilm_package import (
     DISTRIBUTION,
     INSTALL_HINT,
     file_sha256,
