@@ -17,7 +17,7 @@ def test_auto_precision_uses_mixed_precision_on_gpu() -> None:
     assert precision in ("bf16-mixed", "16-mixed")
 
 
-def test_lightning_trains_on_gpu(workspace) -> None:  # type: ignore[no-untyped-def]
+def test_lightning_trains_on_gpu(workspace, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from flywheel.config import parse_params
     from flywheel.models.cnn import ConvNet
     from flywheel.training import accuracy, fit_classifier
@@ -27,7 +27,12 @@ def test_lightning_trains_on_gpu(workspace) -> None:  # type: ignore[no-untyped-
     params = parse_params(raw)
     net = ConvNet(1, 8, 10)
     trained, fit, _ = fit_classifier(
-        net, params, workspace.split("train"), workspace.split("val"), max_epochs=3
+        net,
+        params,
+        workspace.split("train"),
+        workspace.split("val"),
+        max_epochs=3,
+        checkpoint_dir=tmp_path,
     )
     assert fit.accelerator == "gpu" and "mixed" in fit.precision
     assert accuracy(trained, *workspace.split("test")) > 0.5
