@@ -72,3 +72,17 @@ def test_code_deps_exist(project_root: Path) -> None:
         for dep in stage["deps"]:
             if dep.startswith(raw["paths"]["code"]):
                 assert (project_root / dep).exists(), dep
+
+
+def test_every_listed_param_is_spelled_out_in_params_yaml(project_root: Path) -> None:
+    """DVC reads stage params from the file, not from our defaults: a key dvc.yaml lists
+    must be written in the root params.yaml, or `dvc repro` stops with MissingParamsError.
+    (Other params files run in workspaces that write every key out in full.)"""
+    raw = yaml.safe_load((project_root / "params.yaml").read_text())
+    dvc = yaml.safe_load((project_root / "dvc.yaml").read_text())["stages"]
+    for name, stage in dvc.items():
+        for key in stage.get("params", []):
+            node: Any = raw
+            for part in str(key).split("."):
+                assert isinstance(node, dict) and part in node, f"{name}: {key}"
+                node = node[part]
