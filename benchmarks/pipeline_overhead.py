@@ -32,6 +32,7 @@ from typing import Any
 
 from benchmarks import targets
 from benchmarks.common import PROJECT, ratio, spread, write_result
+from flywheel.dvc_ops import init_repository
 
 # Tiny but real settings for --quick (tests/integration uses the same).
 QUICK_PARAMS: dict[str, dict[str, Any]] = {
@@ -40,10 +41,6 @@ QUICK_PARAMS: dict[str, dict[str, Any]] = {
     "evaluate": {"latency_runs": 20, "warmup_runs": 3, "throughput_runs": 3},
     "gate": {"min_accuracy": 0.8},
 }
-
-
-def _sh(cmd: list[str], cwd: Path) -> None:
-    subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, text=True)
 
 
 def write_params(path: Path, overrides: dict[str, dict[str, Any]], code: Path) -> None:
@@ -78,11 +75,7 @@ def make_folder(root: Path, overrides: dict[str, dict[str, Any]], *, dvc: bool) 
     )
     write_params(root / "params.yaml", overrides, code)
     if dvc:
-        _sh(["git", "init", "-q"], root)
-        _sh(["git", "config", "user.email", "bench@example.com"], root)
-        _sh(["git", "config", "user.name", "bench"], root)
-        _sh([sys.executable, "-m", "dvc", "init", "-q"], root)
-        _sh([sys.executable, "-m", "dvc", "config", "core.analytics", "false"], root)
+        init_repository(root, author="bench")
     materialise_digits(root / "data")
     params = load_params(root / "params.yaml")
     save_suite(params, Layout.from_params(params, root))
@@ -292,11 +285,11 @@ def main(argv: list[str] | None = None) -> None:
         "--threads",
         type=int,
         default=1,
-        help="torch threads for both sides, stage subprocesses included (0: torch's default)",
+        help="torch threads for both sides (0: torch's default)",
     )
     args = parser.parse_args(argv)
     if args.threads > 0:
-        # Inherited by every `flywheel stage` subprocess DVC starts, and read by torch here.
+        # Read by torch here, and inherited by the `flywheel run` the unchanged rerun starts.
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     # Offline and quiet, as the Makefile and the tests run Prefect and DVC.

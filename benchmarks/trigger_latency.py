@@ -40,6 +40,8 @@ from typing import Any
 
 import yaml
 
+from flywheel.dvc_ops import init_repository
+
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
 RESULTS = HERE / "results" / "trigger_latency.json"
@@ -81,14 +83,7 @@ def make_project(root: Path, overrides: dict[str, dict[str, Any]]) -> None:
         raw.setdefault(section, {}).update(values)
     raw["paths"]["code"] = str(PROJECT / "src" / "flywheel")
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    for cmd in (
-        ["git", "init", "-q"],
-        ["git", "config", "user.email", "bench@example.com"],
-        ["git", "config", "user.name", "bench"],
-        [sys.executable, "-m", "dvc", "init", "-q"],
-        [sys.executable, "-m", "dvc", "config", "core.analytics", "false"],
-    ):
-        _run(cmd, root)
+    init_repository(root, author="bench")
     materialise_digits(root / "data")
     params = load_params(root / "params.yaml")
     save_suite(params, Layout.from_params(params, root))

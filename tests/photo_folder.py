@@ -19,9 +19,11 @@ MODES = ("RGB", "L", "RGBA", "P")
 
 def stripes(label: str, width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     """An RGB array of noisy stripes in random colours; the orientation is the class."""
-    period = int(rng.integers(4, 9))
-    axis = np.arange(height if label == "horizontal" else width)
-    band = ((axis + rng.integers(period)) // (period // 2)) % 2
+    length = height if label == "horizontal" else width
+    # Three to five stripe pairs per image, so they survive the resize to a small square.
+    period = max(2, length // int(rng.integers(3, 6)))
+    axis = np.arange(length)
+    band = ((axis + rng.integers(period)) // max(1, period // 2)) % 2
     mask = band[:, None] if label == "horizontal" else band[None, :]
     mask = np.broadcast_to(mask, (height, width))
     fg, bg = rng.integers(130, 256, 3), rng.integers(0, 110, 3)

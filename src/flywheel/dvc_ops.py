@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -59,6 +60,21 @@ def open_repo(root: Path) -> Iterator[Repo]:
             yield repo
     except LockError as err:
         raise DvcBusy(f"DVC repository at {root} is locked by another process: {err}") from err
+
+
+def init_repository(root: Path, author: str = "flywheel") -> None:
+    """Make ``root`` a git + DVC project (analytics off), as a new Flywheel project needs;
+    tests and benchmarks build their throwaway projects with it."""
+    for cmd in (
+        ["git", "init", "-q"],
+        ["git", "config", "user.email", f"{author}@localhost"],
+        ["git", "config", "user.name", author],
+        [sys.executable, "-m", "dvc", "init", "-q"],
+        [sys.executable, "-m", "dvc", "config", "core.analytics", "false"],
+    ):
+        proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise FlywheelError(f"{' '.join(cmd[-3:])} failed in {root}: {proc.stderr.strip()}")
 
 
 def data_hash(path: Path) -> str:

@@ -19,8 +19,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
+
+from flywheel.dvc_ops import init_repository
 
 if TYPE_CHECKING:
     from flywheel.inference import Predictor
@@ -102,14 +102,7 @@ def create_project(root: Path, example: str, data: Path | str) -> Path:
     raw["data"]["path"] = str(data)
     raw["paths"]["code"] = str(PROJECT / "src" / "flywheel")
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    for cmd in (
-        ["git", "init", "-q"],
-        ["git", "config", "user.email", "ci@example.com"],
-        ["git", "config", "user.name", "ci"],
-        [sys.executable, "-m", "dvc", "init", "-q"],
-        [sys.executable, "-m", "dvc", "config", "core.analytics", "false"],
-    ):
-        subprocess.run(cmd, cwd=root, check=True, capture_output=True)
+    init_repository(root, author="ci")
     params = load_params(root / "params.yaml")
     save_suite(params, Layout.from_params(params, root))
     return root

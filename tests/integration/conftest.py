@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from flywheel.dvc_ops import init_repository
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -22,10 +22,6 @@ FAST_PARAMS: dict[str, dict[str, Any]] = {
     "evaluate": {"latency_runs": 20, "warmup_runs": 3, "throughput_runs": 3},
     "gate": {"min_accuracy": 0.8},
 }
-
-
-def _run(cmd: list[str], cwd: Path) -> None:
-    subprocess.run(cmd, cwd=cwd, check=True, capture_output=True, text=True)
 
 
 def write_params(path: Path, overrides: dict[str, dict[str, Any]]) -> None:
@@ -56,11 +52,7 @@ def dvc_project(tmp_path: Path) -> Callable[..., Path]:
         # Code deps point at the real source tree, outside this temp repo.
         merged.setdefault("paths", {})["code"] = str(PROJECT / "src" / "flywheel")
         write_params(root / "params.yaml", merged)
-        _run(["git", "init", "-q"], root)
-        _run(["git", "config", "user.email", "ci@example.com"], root)
-        _run(["git", "config", "user.name", "ci"], root)
-        _run([sys.executable, "-m", "dvc", "init", "-q"], root)
-        _run([sys.executable, "-m", "dvc", "config", "core.analytics", "false"], root)
+        init_repository(root, author="ci")
         materialise_digits(root / "data")
         params = load_params(root / "params.yaml")
         save_suite(params, Layout.from_params(params, root))

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from flywheel.data.png import encode_png
+from flywheel.dvc_ops import init_repository
 from flywheel.service.api import PrefectApi, run_summary
 from flywheel.service.prefect_server import api_url, server_command, server_env, wait_healthy
 from flywheel.service.supervisor import terminate_group
@@ -55,14 +56,7 @@ def make_project(root: Path, overrides: dict[str, dict[str, Any]]) -> Path:
         merged.setdefault(section, {}).update(values)
     merged.setdefault("paths", {})["code"] = str(PROJECT / "src" / "flywheel")
     write_params(root / "params.yaml", merged)
-    for cmd in (
-        ["git", "init", "-q"],
-        ["git", "config", "user.email", "ci@example.com"],
-        ["git", "config", "user.name", "ci"],
-        [sys.executable, "-m", "dvc", "init", "-q"],
-        [sys.executable, "-m", "dvc", "config", "core.analytics", "false"],
-    ):
-        subprocess.run(cmd, cwd=root, check=True, capture_output=True)
+    init_repository(root, author="ci")
     materialise_digits(root / "data")
     params = load_params(root / "params.yaml")
     save_suite(params, Layout.from_params(params, root))
