@@ -215,6 +215,9 @@ class ServeConfig(_Section):
     max_wait_ms: Annotated[float, Field(ge=0.0)] = 2.0
     max_body_bytes: PositiveInt = 8 * 1024 * 1024
     max_instances: PositiveInt = 256
+    # Rows waiting for the model; past this, requests get 503 + Retry-After at once instead
+    # of queueing into timeouts (back-pressure a load balancer or client can act on).
+    max_queued_rows: PositiveInt = 4096
     poll_interval_s: Annotated[float, Field(gt=0.0)] = 1.0
 
 

@@ -7,11 +7,13 @@ loss for regressors) kept as the result.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -122,6 +124,23 @@ class ThrottledProgressBar(TQDMProgressBar):
             )
 
 
+@contextlib.contextmanager
+def _quiet_lightning() -> Iterator[None]:
+    """Lightning announces the accelerator, advertises a logging service and says why a fit
+    stopped on every Trainer; the pipeline reports those itself, once per stage. Its
+    warnings still come through."""
+    chatty = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    level = chatty.level
+    chatty.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            # Lightning 2.6 calls a pytree API that torch 2.13 deprecates; nothing to act on.
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")
+            yield
+    finally:
+        chatty.setLevel(level)
+
+
 @dataclass(frozen=True)
 class FitResult:
     best_val_score: float
@@ -172,34 +191,35 @@ def fit_classifier(
     )
     limit = cfg.limit_batches or None
     progress = sys.stderr.isatty()
-    trainer = L.Trainer(
-        accelerator=accelerator,
-        devices=1,
-        precision=precision,  # type: ignore[arg-type]
-        max_epochs=max_epochs,
-        callbacks=[
-            EarlyStopping(monitor="val_loss", patience=cfg.patience, mode="min"),
-            checkpoint,
-            history,
-            *([ThrottledProgressBar()] if progress else []),
-            *extra_callbacks,
-        ],
-        logger=False,
-        default_root_dir=str(checkpoint_dir),
-        enable_checkpointing=True,
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        deterministic=True,
-        limit_train_batches=limit,
-        limit_val_batches=limit,
-        num_sanity_val_steps=0,
-    )
-    train_loader = make_loader(
-        *train, cfg.batch_size, shuffle=True, seed=params.seed, num_workers=cfg.num_workers
-    )
-    val_loader = make_loader(*val, 256, shuffle=False, num_workers=cfg.num_workers)
-    start = time.perf_counter()
-    trainer.fit(module, train_loader, val_loader)
+    with _quiet_lightning():
+        trainer = L.Trainer(
+            accelerator=accelerator,
+            devices=1,
+            precision=precision,  # type: ignore[arg-type]
+            max_epochs=max_epochs,
+            callbacks=[
+                EarlyStopping(monitor="val_loss", patience=cfg.patience, mode="min"),
+                checkpoint,
+                history,
+                *([ThrottledProgressBar()] if progress else []),
+                *extra_callbacks,
+            ],
+            logger=False,
+            default_root_dir=str(checkpoint_dir),
+            enable_checkpointing=True,
+            enable_progress_bar=progress,
+            enable_model_summary=False,
+            deterministic=True,
+            limit_train_batches=limit,
+            limit_val_batches=limit,
+            num_sanity_val_steps=0,
+        )
+        train_loader = make_loader(
+            *train, cfg.batch_size, shuffle=True, seed=params.seed, num_workers=cfg.num_workers
+        )
+        val_loader = make_loader(*val, 256, shuffle=False, num_workers=cfg.num_workers)
+        start = time.perf_counter()
+        trainer.fit(module, train_loader, val_loader)
     seconds = time.perf_counter() - start
     best = checkpoint.best_model_path
     if best:
@@ -282,5 +302,12 @@ def run_train(params: Params, layout: Layout) -> dict[str, object]:
     )
     layout.train_curve.write_text(header + body)
     tests = {k: v for k, v in metrics.items() if k.startswith("test_")}
-    log.info("trained in %.1fs: %s", fit.seconds, tests)
+    log.info(
+        "trained %d epoch(s) in %.1fs on %s (%s): %s",
+        fit.epochs_run,
+        fit.seconds,
+        fit.accelerator,
+        fit.precision,
+        tests,
+    )
     return metrics

@@ -613,3 +613,60 @@ def test_batcher_coalesces_waiting_requests_and_never_mixes_models() -> None:
     assert b_batches == [1]
     assert predictions == [[0], [1], [2], [3], [4], [9], [8]]
     assert lone_s < 0.5  # nothing else in the server: no reason to wait the full second
+
+
+def test_batcher_counts_its_backlog() -> None:
+    async def scenario() -> tuple[list[int], bool]:
+        batcher = MicroBatcher(max_batch=4, max_wait_ms=1000, metrics=ServingMetrics())
+        batcher.start()
+        model = _FakeModel()
+        seen = []
+        async with contextlib.AsyncExitStack() as stack:
+            for _ in range(2):  # requests still in admission: the collector keeps waiting
+                await stack.enter_async_context(batcher.admission())
+            futures = [batcher.enqueue(model, np.array([[i], [i]])) for i in range(3)]
+            seen.append(batcher.backlog_rows)
+        await asyncio.gather(*futures)
+        seen.append(batcher.backlog_rows)
+        async with batcher.admission():
+            futures = [batcher.enqueue(model, np.array([[5]]))]
+        seen.append(batcher.backlog_rows)
+        await batcher.close()
+        return seen, futures[0].done()
+
+    seen, _ = asyncio.run(scenario())
+    assert seen[:2] == [6, 0]  # six rows waited; every batch taken leaves the count
+    assert seen[2] in (0, 1)
+
+
+@pytest.mark.slow
+def test_overload_gets_503_with_retry_after_and_the_server_recovers(
+    tmp_path: Path, raw_params: dict[str, Any], onnx_models: dict[str, Path]
+) -> None:
+    # One queued row is the limit, and a batch waits up to a second for company: any burst
+    # of concurrent requests overflows it.
+    params = make_params(raw_params, tmp_path, max_queued_rows=1, max_wait_ms=1000.0)
+    layout = Layout.from_params(params, tmp_path)
+    registry = Registry(layout.registry)
+    registry.register(onnx_models["a"], onnx_models["spec"], card_fields())
+    registry.promote("v0001")
+    body = {"instances": [png_b64(random_images(1)[0])]}
+    with serving(params, layout) as (_server, client):
+        wait_for(lambda: client.get("/readyz").status_code == 200)
+        refused: list[httpx.Response] = []
+        served = 0
+        for _ in range(5):
+            with ThreadPoolExecutor(max_workers=32) as pool:
+                answers = list(pool.map(lambda _: client.post("/v1/predict", json=body), range(64)))
+            assert {a.status_code for a in answers} <= {200, 503}
+            refused += [a for a in answers if a.status_code == 503]
+            served += sum(a.status_code == 200 for a in answers)
+            if refused:
+                break
+        assert refused and served
+        assert refused[0].headers["retry-after"] == "1"
+        assert refused[0].json()["kind"] == "overloaded"
+        assert "serve.max_queued_rows" in refused[0].json()["error"]
+        assert client.post("/v1/predict", json=body).status_code == 200  # the burst is over
+        metrics = client.get("/metrics").text
+        assert metric_value(metrics, "flywheel_errors_total", kind="overloaded") == len(refused)

@@ -49,11 +49,14 @@ KNOWN_PATHS = ("/v1/predict", "/v1/feedback", "/v1/model", "/healthz", "/readyz"
 class RequestRejectedError(Exception):
     """A request the server will not serve; becomes ``{"error", "kind"}`` with ``status``."""
 
-    def __init__(self, status: int, kind: str, message: str) -> None:
+    def __init__(
+        self, status: int, kind: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.kind = kind
         self.message = message
+        self.headers = headers
 
 
 def _reject_constant(name: str) -> Any:
@@ -190,7 +193,9 @@ def create_app(params: Params, layout: Layout, *, api_token: str | None = None) 
     @app.exception_handler(RequestRejectedError)
     async def rejected(_: Request, err: RequestRejectedError) -> JSONResponse:
         metrics.errors.labels(kind=err.kind).inc()
-        return JSONResponse({"error": err.message, "kind": err.kind}, status_code=err.status)
+        return JSONResponse(
+            {"error": err.message, "kind": err.kind}, status_code=err.status, headers=err.headers
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, err: StarletteHTTPException) -> JSONResponse:
@@ -205,6 +210,17 @@ def create_app(params: Params, layout: Layout, *, api_token: str | None = None) 
 
     @app.post("/v1/predict")
     async def predict(request: Request) -> JSONResponse:
+        backlog = batcher.backlog_rows
+        if backlog >= serve.max_queued_rows:
+            # Refused before the body is read or decoded: an overloaded server spends
+            # nothing more on work it cannot start soon.
+            raise RequestRejectedError(
+                503,
+                "overloaded",
+                f"server busy: {backlog} rows already wait for the model "
+                f"(serve.max_queued_rows {serve.max_queued_rows}); retry shortly",
+                headers={"Retry-After": "1"},
+            )
         async with batcher.admission():
             model = serving_model()
             payload, large = await read_json(request)

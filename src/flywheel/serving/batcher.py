@@ -52,6 +52,7 @@ class MicroBatcher:
         self.max_wait_s = max_wait_ms / 1000.0
         self.metrics = metrics
         self._queue: deque[_Pending] = deque()
+        self._queued_rows = 0
         self._changed = asyncio.Event()
         self._admitted = 0
         self._worker: ThreadPoolExecutor | None = None
@@ -76,8 +77,14 @@ class MicroBatcher:
         loop = asyncio.get_running_loop()
         pending = _Pending(model, rows, loop.time(), loop.create_future())
         self._queue.append(pending)
+        self._queued_rows += len(rows)
         self._changed.set()
         return pending.future
+
+    @property
+    def backlog_rows(self) -> int:
+        """Rows queued and not yet handed to the model."""
+        return self._queued_rows
 
     # collector side
     def start(self) -> None:
@@ -96,6 +103,7 @@ class MicroBatcher:
             pending = self._queue.popleft()
             if not pending.future.done():
                 pending.future.set_exception(RuntimeError("server is shutting down"))
+        self._queued_rows = 0
         if self._worker is not None:
             self._worker.shutdown(wait=True, cancel_futures=True)
             self._worker = None
@@ -129,6 +137,7 @@ class MicroBatcher:
                 break
             batch.append(self._queue.popleft())
             rows += len(item.rows)
+        self._queued_rows -= rows
         return batch
 
     async def _collect(self) -> list[_Pending]:
