@@ -158,54 +158,36 @@ def _working_directory(path: Path) -> Iterator[None]:
         os.chdir(before)
 
 
-@contextlib.contextmanager
-def _stage_locks(stage: Stage) -> Iterator[None]:
-    """DVC's per-path read/write lock on the stage's deps and outs, as ``dvc repro`` takes it,
-    so a concurrent ``dvc`` cannot rewrite what this stage reads or writes."""
-    from dvc.rwlock import rwlock
+def _restore_or_run(stage: Stage, body: Callable[[], Any]) -> str:
+    """What ``Stage.run`` does between removing stale outputs and saving new ones, with
+    ``body`` in place of the ``cmd`` subprocess."""
+    from dvc.stage.cache import RunCacheNotFoundError
+    from dvc.stage.decorators import unlocked_repo
 
-    repo = stage.repo
-    with rwlock(
-        repo.tmp_dir,
-        repo.fs,
-        " ".join(sys.argv),
-        [dep.fs_path for dep in stage.deps],
-        [out.fs_path for out in stage.outs],
-        repo.config["core"].get("hardlink_lock", False),
-    ):
-        yield
-
-
-def _run_body(repo: Repo, body: Callable[[], Any]) -> None:
-    # The repository lock is released while the body runs, as DVC does around a stage's cmd,
-    # so `dvc status` from a shell (or the data watcher) still answers during training.
-    repo.lock.unlock()
-    repo._reset()
+    stage.remove_outs(ignore_remove=False, force=False)
     try:
-        body()
-    finally:
-        repo.lock.lock()
+        stage.repo.stage_cache.restore(stage)
+        return "restored from DVC's run cache"
+    except RunCacheNotFoundError:
+        stage.save_deps()
+    # DVC's own wrapper releases the repository lock while the body runs, as around a cmd,
+    # so `dvc status` from a shell (or the data watcher) still answers during training.
+    unlocked_repo(lambda _stage: body())(stage)
+    return "ran"
 
 
 def reproduce(workspace: Path, stage: str, body: Callable[[], Any]) -> StageRun:
     """``dvc repro --single-item dvc.yaml:<stage>`` with ``body`` as the stage's command."""
     from dvc.repo import lock_repo
-    from dvc.stage.cache import RunCacheNotFoundError
+    from dvc.stage.decorators import rwlocked
 
     start = time.perf_counter()
     with open_repo(workspace) as repo, lock_repo(repo):
         target = repo.stage.get_target(f"dvc.yaml:{stage}")
         if not target.changed():
             return StageRun(stage, False, _since(start), f"Stage '{stage}' didn't change, skipping")
-        with _stage_locks(target):
-            target.remove_outs(ignore_remove=False, force=False)
-            try:
-                repo.stage_cache.restore(target)
-                how = "restored from DVC's run cache"
-            except RunCacheNotFoundError:
-                target.save_deps()
-                _run_body(repo, body)
-                how = "ran"
+        # DVC's per-path read/write locks on deps and outs, as `dvc repro` takes them.
+        how = rwlocked(read=["deps"], write=["outs"])(_restore_or_run)(target, body)
         uncached = any(not o.use_cache for o in target.outs if not (o.is_metric or o.is_plot))
         target.save(run_cache=not uncached)
         target.commit()

@@ -9,16 +9,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from flywheel import dvc_ops
+from flywheel.deploy import DeployOutcome, deploy, load_evaluation
 from flywheel.errors import FlywheelError
 from flywheel.registry import Registry
 from flywheel.registry.card import sha256_file
 from flywheel.workspace import Workspace, open_workspace
-
-if TYPE_CHECKING:
-    from flywheel.deploy import DeployOutcome
 
 STAGES = dvc_ops.STAGES
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (dvc_ops.DvcBusy, TimeoutError)
@@ -79,7 +77,7 @@ def up_to_date(ws: Workspace) -> RunRecord | None:
     recorded = dvc_ops.recorded_version(ws.project, ws.layout.data)
     if recorded is None or not ws.layout.evaluation_report.is_file() or changed_stages(ws):
         return None
-    winner = str(_evaluation(ws)["winner"])
+    winner = str(load_evaluation(ws)["winner"])
     known = Registry(ws.layout.registry).registered(sha256_file(ws.layout.variant_file(winner)))
     if known is None:
         return None
@@ -103,17 +101,11 @@ def run_stage(ws: Workspace, stage: str) -> dvc_ops.StageRun:
 
 
 def gate_and_deploy(ws: Workspace, data: DataVersion, run: dict[str, Any]) -> DeployOutcome:
-    from flywheel.deploy import deploy
-
     return deploy(ws, data.hash, run)
 
 
-def _evaluation(ws: Workspace) -> dict[str, Any]:
-    return dict(json.loads(ws.layout.evaluation_report.read_text()))
-
-
 def variant_rows(ws: Workspace) -> list[dict[str, Any]]:
-    report = _evaluation(ws)
+    report = load_evaluation(ws)
     metric = str(report["metric"])
     rows = []
     for name, v in report["variants"].items():

@@ -1,10 +1,10 @@
 """Training progress as a Prefect progress artifact, updated once per epoch.
 
-The train stage runs inside ``dvc repro`` in another process, so the flow hands over the
-artifact through the environment (``FLYWHEEL_PROGRESS_ARTIFACT_ID`` and ``PREFECT_API_URL``)
-with :func:`reporting`. Without both, :func:`callbacks` returns nothing and training never
-imports Prefect. Lightning is imported only when a callback is built, so the flow process
-(which only uses :func:`reporting`) never loads torch.
+The flow names the artifact through the environment (``FLYWHEEL_PROGRESS_ARTIFACT_ID`` and
+``PREFECT_API_URL``) with :func:`reporting`, which reaches the train stage whether the flow
+runs it in its own process or a ``flywheel stage train`` subprocess does. Without both,
+:func:`callbacks` returns nothing and training never imports Prefect. Lightning is imported
+only when a callback is built.
 
 Each update is an HTTP round trip to the Prefect API (a new client, then a PATCH), so it is
 sent from a background thread: training never waits for it. Only the newest pending state

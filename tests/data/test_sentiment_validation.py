@@ -42,19 +42,6 @@ def params() -> Params:
     return params_for(min_rows_per_class=5, max_chars=300)
 
 
-@pytest.fixture(scope="module")
-def shared_expectations(tmp_path_factory: pytest.TempPathFactory, params: Params) -> Path:
-    root = tmp_path_factory.mktemp("gx-sentiment")
-    save_suite(params, Layout.from_params(params, root))
-    return root / "expectations"
-
-
-@pytest.fixture
-def layout(tmp_path: Path, params: Params, shared_expectations: Path) -> Layout:
-    base = Layout.from_params(params, tmp_path)
-    return Layout(base.root, base.artifacts, base.registry, shared_expectations, base.data)
-
-
 # Bad lines appended after the good ones, in this order, and what must catch each.
 BROKEN: dict[str, tuple[bytes, set[str]]] = {
     "non-utf8": (b"Caf\xe9 was great, \xff really\t1", {ENCODING}),

@@ -40,19 +40,6 @@ def params() -> Params:
     return table_params(min_rows_per_class=3)
 
 
-@pytest.fixture(scope="module")
-def shared_expectations(tmp_path_factory: pytest.TempPathFactory, params: Params) -> Path:
-    root = tmp_path_factory.mktemp("gx-text")
-    save_suite(params, Layout.from_params(params, root))
-    return root / "expectations"
-
-
-@pytest.fixture
-def layout(tmp_path: Path, params: Params, shared_expectations: Path) -> Layout:
-    base = Layout.from_params(params, tmp_path)
-    return Layout(base.root, base.artifacts, base.registry, shared_expectations, base.data)
-
-
 N = len(ROWS)
 # Bad rows appended after the good ones, in this order: (raw CSV line, what must catch it).
 BROKEN: dict[str, tuple[bytes, set[str]]] = {

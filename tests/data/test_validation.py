@@ -55,13 +55,6 @@ def params() -> Params:
     return parse_params({"validate": {"labels": list(LABELS), "min_rows_per_class": 2}})
 
 
-@pytest.fixture(scope="module")
-def shared_expectations(tmp_path_factory: pytest.TempPathFactory, params: Params) -> Path:
-    root = tmp_path_factory.mktemp("gx-project")
-    save_suite(params, Layout.from_params(params, root))
-    return root / "expectations"
-
-
 @pytest.fixture
 def make_layout(tmp_path: Path, params: Params) -> Callable[..., Layout]:
     """A workspace under tmp_path whose GX project is ``expectations`` (default: its own)."""

@@ -40,25 +40,32 @@ def dvc_project(tmp_path: Path) -> Callable[..., Path]:
     tiny training settings, the default dataset and its expectation suite."""
 
     def make(**overrides: dict[str, Any]) -> Path:
-        from flywheel.config import load_params
-        from flywheel.data.digits import materialise_digits
-        from flywheel.layout import Layout
-        from flywheel.validation.suite import save_suite
-
-        root = tmp_path / "project"
-        root.mkdir()
-        shutil.copy(PROJECT / "dvc.yaml", root / "dvc.yaml")
-        merged = {**FAST_PARAMS, **overrides}
-        # Code deps point at the real source tree, outside this temp repo.
-        merged.setdefault("paths", {})["code"] = str(PROJECT / "src" / "flywheel")
-        write_params(root / "params.yaml", merged)
-        init_repository(root, author="ci")
-        materialise_digits(root / "data")
-        params = load_params(root / "params.yaml")
-        save_suite(params, Layout.from_params(params, root))
-        return root
+        return build_project(tmp_path / "project", {**FAST_PARAMS, **overrides})
 
     return make
+
+
+def build_project(root: Path, sections: dict[str, dict[str, Any]]) -> Path:
+    """A git + DVC repository holding the project's dvc.yaml, its params.yaml with
+    ``sections`` laid over it, the default dataset and its expectation suite."""
+    from flywheel.config import load_params
+    from flywheel.data.digits import materialise_digits
+    from flywheel.layout import Layout
+    from flywheel.validation.suite import save_suite
+
+    root.mkdir(parents=True)
+    shutil.copy(PROJECT / "dvc.yaml", root / "dvc.yaml")
+    # Code deps point at the real source tree, outside this temp repo.
+    sections = {
+        **sections,
+        "paths": {**sections.get("paths", {}), "code": str(PROJECT / "src" / "flywheel")},
+    }
+    write_params(root / "params.yaml", sections)
+    init_repository(root, author="ci")
+    materialise_digits(root / "data")
+    params = load_params(root / "params.yaml")
+    save_suite(params, Layout.from_params(params, root))
+    return root
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@ project with tiny params, the CLI as a subprocess, data edits, and polling the A
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import time
@@ -15,12 +14,10 @@ from typing import Any
 import numpy as np
 
 from flywheel.data.png import encode_png
-from flywheel.dvc_ops import init_repository
 from flywheel.service.api import PrefectApi, run_summary
 from flywheel.service.prefect_server import api_url, server_command, server_env, wait_healthy
 from flywheel.service.supervisor import terminate_group
 
-PROJECT = Path(__file__).resolve().parents[2]
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 
 # On top of FAST_PARAMS: the service tests check orchestration, not model quality, so
@@ -41,26 +38,13 @@ SERVICE_PARAMS: dict[str, dict[str, Any]] = {
 
 
 def make_project(root: Path, overrides: dict[str, dict[str, Any]]) -> Path:
-    """A git + DVC repository with the project's dvc.yaml, the digits data and its suite."""
-    from tests.integration.conftest import FAST_PARAMS, write_params
+    """The integration tests' project, with ``overrides`` merged key by key into FAST_PARAMS."""
+    from tests.integration.conftest import FAST_PARAMS, build_project
 
-    from flywheel.config import load_params
-    from flywheel.data.digits import materialise_digits
-    from flywheel.layout import Layout
-    from flywheel.validation.suite import save_suite
-
-    root.mkdir(parents=True)
-    shutil.copy(PROJECT / "dvc.yaml", root / "dvc.yaml")
     merged: dict[str, dict[str, Any]] = {k: dict(v) for k, v in FAST_PARAMS.items()}
     for section, values in overrides.items():
         merged.setdefault(section, {}).update(values)
-    merged.setdefault("paths", {})["code"] = str(PROJECT / "src" / "flywheel")
-    write_params(root / "params.yaml", merged)
-    init_repository(root, author="ci")
-    materialise_digits(root / "data")
-    params = load_params(root / "params.yaml")
-    save_suite(params, Layout.from_params(params, root))
-    return root
+    return build_project(root, merged)
 
 
 def start_server(home: Path, port: int) -> tuple[subprocess.Popen[bytes], str]:
