@@ -73,10 +73,10 @@ def discover(project: Path = PROJECT) -> list[Entry]:
 
 def unavailable(entry: Entry, project: Path = PROJECT) -> str | None:
     """Why ``entry`` cannot run here (family module, dataset or suite missing), or None."""
-    from flywheel.config import load_params
-    from flywheel.errors import ConfigError
+    from flywheel.core.config import load_params
+    from flywheel.core.errors import ConfigError
     from flywheel.families import get_family
-    from flywheel.validation.suite import suite_path
+    from flywheel.stages.validate.suite import suite_path
 
     try:
         params = load_params(entry.params_file)
@@ -89,7 +89,7 @@ def unavailable(entry: Entry, project: Path = PROJECT) -> str | None:
     data = params.data.path if params.data.path.is_absolute() else project / params.data.path
     if not data.exists():
         return f"dataset {data} is absent"
-    from flywheel.layout import Layout
+    from flywheel.core.layout import Layout
 
     suite = suite_path(Layout.from_params(params, project), params.validate_.suite)
     if not suite.is_file():
@@ -99,17 +99,18 @@ def unavailable(entry: Entry, project: Path = PROJECT) -> str | None:
 
 def bring_up_to_date(entry: Entry) -> tuple[Any, dict[str, Any]]:
     """The family's workspace with every stage reproduced (or cached) through DVC."""
-    from flywheel import dvc_ops, orchestration
-    from flywheel.workspace import open_workspace
+    from flywheel.core.workspace import open_workspace
+    from flywheel.pipeline import dvc, steps
+    from flywheel.stages import NAMES
 
     ws = open_workspace(entry.params_file, PROJECT)
     stages: dict[str, Any] = {}
-    for stage in dvc_ops.STAGES:
+    for stage in NAMES:
         for attempt in range(STAGE_RETRIES):
             try:
-                run = orchestration.run_stage(ws, stage)
+                run = steps.reproduce(ws, stage)
                 break
-            except dvc_ops.DvcBusy:
+            except dvc.DvcBusy:
                 # Someone else's run of the same workspace holds DVC's repository lock or an
                 # output's read/write lock: wait for it. Any other failure is real.
                 if attempt == STAGE_RETRIES - 1:
@@ -152,7 +153,7 @@ def timing_stats(samples: Any, batch: int) -> dict[str, Any]:
 
 
 def _time_all(runners: dict[str, Any], x: np.ndarray, plan: Plan) -> dict[str, Any]:
-    from flywheel.evaluate import full_batch, time_interleaved
+    from flywheel.measure.timing import TimingPlan, full_batch, time_interleaved
 
     one = np.ascontiguousarray(x[:1])
     big = full_batch(x, plan.batch)
@@ -160,15 +161,14 @@ def _time_all(runners: dict[str, Any], x: np.ndarray, plan: Plan) -> dict[str, A
     per_batch = {n: _estimate(r, big) for n, r in runners.items()}
     latency_runs = run_counts(per_call, plan.latency_budget_s, 100, plan.max_latency_runs)
     batch_runs = run_counts(per_batch, plan.batch_budget_s, 10, plan.max_batch_runs)
-    samples = time_interleaved(
-        runners,
-        x,
+    timing = TimingPlan(
         warmup=plan.warmup,
         latency_runs=latency_runs,
         batch=plan.batch,
         batch_runs=batch_runs,
         rounds=plan.rounds,
     )
+    samples = time_interleaved(runners, x, timing)
     return {n: timing_stats(s, plan.batch) for n, s in samples.items()}
 
 
@@ -184,17 +184,12 @@ def _macs(net: Any, example: Any) -> int | None:
 
 def measure(ws: Any, plan: Plan) -> dict[str, Any]:
     """Every model of the workspace side by side, on CPU, in this process."""
-    from flywheel.data.arrays import load_split
-    from flywheel.evaluate import (
-        onnx_runner,
-        output_metrics,
-        state_dict_bytes,
-        torch_runner,
-        torch_threads,
-    )
+    from flywheel.core.ort import CPU
+    from flywheel.datasets.arrays import load_split
     from flywheel.families import get_family
-    from flywheel.ort_session import CPU
-    from flywheel.training import load_network
+    from flywheel.measure.runners import onnx_runner, output_metrics
+    from flywheel.nn.checkpoint import load_network
+    from flywheel.nn.eager import state_dict_bytes, torch_runner, torch_threads
 
     params, layout = ws.params, ws.layout
     family = get_family(params.task)
@@ -271,11 +266,14 @@ def headline(r: dict[str, Any]) -> dict[str, Any]:
         "ort_fp32_p50_vs_eager": ratio(fp32["latency_p50_ms"], eager["latency_p50_ms"]),
         "deployed_p50_vs_ort_fp32": ratio(best["latency_p50_ms"], fp32["latency_p50_ms"]),
     }
-    from flywheel.compress.search import UNPRUNED, gives_speedup, kind_of
+    from flywheel.core.sections import EvaluateConfig
+    from flywheel.measure.selection import gives_speedup
+    from flywheel.stages.compress.variants import unpruned_of
 
+    threshold = EvaluateConfig().speedup_threshold
     pruning = []
     for v, macs in r["search"]["macs_ratio"].items():
-        base = UNPRUNED.get(kind_of(v))
+        base = unpruned_of(v)
         if base in m and v in m:
             pruning.append(
                 {
@@ -292,7 +290,9 @@ def headline(r: dict[str, Any]) -> dict[str, Any]:
     out["unstructured"] = {
         v: {
             "p50_vs_fp32": ratio(m[v]["latency_p50_ms"], fp32["latency_p50_ms"]),
-            "gives_speedup": gives_speedup(m[v]["latency_p50_ms"], fp32["latency_p50_ms"]),
+            "gives_speedup": gives_speedup(
+                m[v]["latency_p50_ms"], fp32["latency_p50_ms"], threshold
+            ),
         }
         for v in r["search"]["report_only"]
         if v in m
@@ -340,11 +340,11 @@ def measure_gpu(ws: Any, plan: Plan) -> dict[str, Any]:
     batch 1 and batch ``plan.batch``, and the achieved share of the GPU's peak FLOP/s."""
     import torch
 
-    from flywheel.data.arrays import load_split
-    from flywheel.evaluate import onnx_runner
+    from flywheel.core.ort import CPU, CUDA
+    from flywheel.datasets.arrays import load_split
     from flywheel.families import get_family
-    from flywheel.ort_session import CPU, CUDA
-    from flywheel.training import load_network
+    from flywheel.measure.runners import onnx_runner
+    from flywheel.nn.checkpoint import load_network
 
     params, layout = ws.params, ws.layout
     family = get_family(params.task)

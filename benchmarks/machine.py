@@ -123,7 +123,7 @@ def gpu_info() -> dict[str, Any] | None:
 
 def no_gpu_reason() -> str | None:
     """Why GPU benchmarks skip here, or None when torch and ONNX Runtime both have CUDA."""
-    from flywheel.ort_session import CUDA, available_providers
+    from flywheel.core.ort import CUDA, available_providers
 
     if gpu_info() is None:
         return "no CUDA device: torch.cuda.is_available() is False on this machine"
@@ -159,7 +159,7 @@ def _git_commit() -> str | None:
 
 @functools.cache
 def _static_info() -> dict[str, Any]:
-    from flywheel.ort_session import available_providers
+    from flywheel.core.ort import available_providers
 
     memory = None
     try:

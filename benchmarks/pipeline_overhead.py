@@ -32,7 +32,7 @@ from typing import Any
 
 from benchmarks import targets
 from benchmarks.common import PROJECT, ratio, spread, write_result
-from flywheel.dvc_ops import init_repository
+from flywheel.pipeline.dvc import init_repository
 
 # Tiny but real settings for --quick (tests/integration uses the same).
 QUICK_PARAMS: dict[str, dict[str, Any]] = {
@@ -48,7 +48,7 @@ def write_params(path: Path, overrides: dict[str, dict[str, Any]], code: Path) -
     included), so each key dvc.yaml lists as a stage parameter is present in the file."""
     import yaml
 
-    from flywheel.config import parse_params
+    from flywheel.core.config import parse_params
 
     raw = yaml.safe_load((PROJECT / "params.yaml").read_text())
     for section, values in overrides.items():
@@ -60,10 +60,10 @@ def write_params(path: Path, overrides: dict[str, dict[str, Any]], code: Path) -
 
 def make_folder(root: Path, overrides: dict[str, dict[str, Any]], *, dvc: bool) -> Path:
     """The default dataset, params and suite in ``root``; a git + DVC project if ``dvc``."""
-    from flywheel.config import load_params
-    from flywheel.data.digits import materialise_digits
-    from flywheel.layout import Layout
-    from flywheel.validation.suite import save_suite
+    from flywheel.core.config import load_params
+    from flywheel.core.layout import Layout
+    from flywheel.datasets.digits import materialise_digits
+    from flywheel.stages.validate.suite import save_suite
 
     root.mkdir(parents=True)
     shutil.copy(PROJECT / "dvc.yaml", root / "dvc.yaml")
@@ -84,24 +84,21 @@ def make_folder(root: Path, overrides: dict[str, dict[str, Any]], *, dvc: bool) 
 
 def direct_run(root: Path) -> dict[str, Any]:
     """The stage functions and the deploy step, called in order in this process."""
-    from flywheel.config import load_params
-    from flywheel.deploy import deploy
-    from flywheel.dvc_ops import data_hash
-    from flywheel.layout import Layout
-    from flywheel.stages import STAGE_FUNCTIONS
-    from flywheel.workspace import Workspace
+    from flywheel import stages as stage_table
+    from flywheel.core.workspace import open_workspace
+    from flywheel.datasets.hashing import data_hash
+    from flywheel.release.deploy import deploy
 
     t0 = time.perf_counter()
-    params = load_params(root / "params.yaml")
-    layout = Layout.from_params(params, root)
-    digest = data_hash(layout.data)
+    ws = open_workspace(root / "params.yaml", root)
+    digest = data_hash(ws.layout.data)
     stages = {}
-    for name, fn in STAGE_FUNCTIONS.items():
+    for name in stage_table.NAMES:
         s0 = time.perf_counter()
-        fn(params, layout)
+        stage_table.run(name, ws.params, ws.layout)
         stages[name] = round(time.perf_counter() - s0, 3)
     d0 = time.perf_counter()
-    outcome = deploy(Workspace(root, root, root / "params.yaml", params), digest, {})
+    outcome = deploy(ws, digest, {})
     return {
         "seconds": round(time.perf_counter() - t0, 3),
         "stages": stages,
@@ -167,7 +164,9 @@ def startup_costs() -> dict[str, float]:
         return round(statistics.median(times), 3)
 
     python = sys.executable
-    imports = "import flywheel.stages, flywheel.training, flywheel.compress.run, torch, lightning"
+    imports = (
+        "import flywheel.stages, flywheel.nn.fit, flywheel.stages.compress.run, torch, lightning"
+    )
     return {
         "python_m_dvc_version": seconds([python, "-m", "dvc", "version"]),
         "stage_imports": seconds([python, "-c", imports]),
@@ -193,9 +192,9 @@ def _warm_up() -> None:
         "lightning",
         "onnxruntime",
         "flows.pipeline",
-        "flywheel.compress.run",
-        "flywheel.deploy",
-        "flywheel.validation.run",
+        "flywheel.stages.compress.run",
+        "flywheel.release.deploy",
+        "flywheel.stages.validate.run",
     ):
         importlib.import_module(module)
 

@@ -1,10 +1,10 @@
 """Serving benchmark: ``flywheel serve`` against a plain FastAPI + eager PyTorch endpoint.
 
 One run, one model: the project's ConvNet (random weights; speed does not depend on them) is
-exported with :func:`flywheel.export.export_onnx`, registered and promoted in a temporary
+exported with :func:`flywheel.stages.export.export_onnx`, registered and promoted in a temporary
 registry, and its weights are loaded by the baseline too. Both servers run as real uvicorn
 subprocesses on free loopback ports and decode inputs with the same
-:mod:`flywheel.data.images` code; they differ only in the serving path:
+:mod:`flywheel.families.image.pixels` code; they differ only in the serving path:
 
 * flywheel: micro-batching, ONNX Runtime on a worker thread, hot-swappable model;
 * baseline: a synchronous FastAPI route (FastAPI's thread pool) running the network
@@ -56,10 +56,10 @@ def build_workspace(root: Path, seed: int = 0) -> None:
     import torch
     import yaml
 
-    from flywheel.data.images import PreprocessingSpec
-    from flywheel.export import export_onnx
-    from flywheel.models.cnn import ConvNet
-    from flywheel.registry import Registry
+    from flywheel.families.image.network import ConvNet
+    from flywheel.families.image.pixels import PreprocessingSpec
+    from flywheel.nn.onnx_export import export_onnx
+    from flywheel.release.registry import Registry
 
     torch.manual_seed(seed)
     net = ConvNet(1, SIZE, len(LABELS)).eval()
@@ -97,8 +97,8 @@ def baseline_app(root: Path) -> Any:
     from fastapi import Body, FastAPI
     from fastapi.responses import JSONResponse
 
-    from flywheel.data.images import PreprocessingSpec, preprocess_bytes
-    from flywheel.models.cnn import ConvNet
+    from flywheel.families.image.network import ConvNet
+    from flywheel.families.image.pixels import PreprocessingSpec, preprocess_bytes
 
     spec = PreprocessingSpec.load(root / "preprocessing.json")
     net = ConvNet(spec.channels, spec.size, len(spec.labels))
@@ -144,7 +144,7 @@ def free_port() -> int:
 def start_server(kind: str, root: Path, port: int) -> subprocess.Popen[bytes]:
     if kind == "flywheel":
         code = (
-            "import sys; from pathlib import Path; from flywheel.config import load_params; "
+            "import sys; from pathlib import Path; from flywheel.core.config import load_params; "
             "from flywheel.serving.server import run_server; "
             "run_server(load_params(sys.argv[1]), Path(sys.argv[2]), '127.0.0.1', int(sys.argv[3]))"
         )
@@ -322,13 +322,13 @@ def run(quick: bool) -> dict[str, Any]:
 
 
 def _sample_png() -> bytes:
-    from flywheel.data.png import encode_png
+    from flywheel.datasets.png import encode_png
 
     return encode_png(np.random.default_rng(0).integers(0, 256, (SIZE, SIZE), dtype=np.uint8))
 
 
 def _providers() -> list[str]:
-    from flywheel.ort_session import available_providers
+    from flywheel.core.ort import available_providers
 
     return available_providers()
 

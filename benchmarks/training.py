@@ -4,7 +4,7 @@ Both sides train the same network (same seed, same initial weights) on the same
 preprocessed split with the same batch size, optimiser (AdamW + cosine schedule), epochs,
 per-epoch validation, best-checkpoint saving (weights) and early-stopping check, and keep
 the same metrics the same way (per-batch tensors reduced once per epoch); Lightning runs
-exactly as the train stage runs it (:func:`flywheel.training.fit_classifier`: progress bar
+exactly as the train stage runs it (:func:`flywheel.nn.fit.fit_network`: progress bar
 only on a terminal, no logger), and the plain loop draws a tqdm bar in the same case. Runs
 alternate between the sides after one discarded warm-up run each, and samples/s is
 measured over the whole call, set-up included. Each comparison also reports Lightning's
@@ -42,7 +42,7 @@ from benchmarks.machine import gpu_info
 @dataclass(frozen=True)
 class Workload:
     name: str
-    params: Any  # flywheel.config.Params
+    params: Any  # flywheel.core.config.Params
     spec: Any
     train: tuple[np.ndarray, np.ndarray]
     val: tuple[np.ndarray, np.ndarray]
@@ -53,7 +53,7 @@ class Workload:
 def _params(overrides: dict[str, Any]) -> Any:
     import yaml
 
-    from flywheel.config import parse_params
+    from flywheel.core.config import parse_params
 
     raw = yaml.safe_load((PROJECT / "params.yaml").read_text())
     for section, values in overrides.items():
@@ -63,25 +63,26 @@ def _params(overrides: dict[str, Any]) -> Any:
 
 def digits_workload(root: Path, epochs: int, repeats: int) -> Workload:
     """The default dataset through the pipeline's own preprocessing."""
-    from flywheel.data.arrays import load_split
-    from flywheel.data.images import PreprocessingSpec
-    from flywheel.data.manifest import build_manifest
-    from flywheel.layout import Layout
-    from flywheel.preprocess import run_preprocess
+    from flywheel.core.layout import Layout
+    from flywheel.datasets.arrays import load_split
+    from flywheel.families.image.manifest import build_manifest
+    from flywheel.families.image.pixels import PreprocessingSpec
+    from flywheel.stages.preprocess import run as run_preprocess
 
     # No early stop: both sides must run every epoch for a like-for-like rate.
     params = _params({"train": {"patience": epochs + 1, "accelerator": "cpu"}})
     layout = Layout.from_params(params, root)
     data = PROJECT / "data"
     if not data.is_dir():
-        from flywheel.data.digits import materialise_digits
+        from flywheel.datasets.digits import materialise_digits
 
         data = root / "data"
         materialise_digits(data)
-    manifest = root / "accepted.csv"
+    manifest = layout.accepted_manifest
+    manifest.parent.mkdir(parents=True, exist_ok=True)
     build_manifest(data)[["path", "label", "sha256"]].to_csv(manifest, index=False)
     layout = Layout(layout.root, layout.artifacts, layout.registry, layout.expectations, data)
-    run_preprocess(params, layout, manifest)
+    run_preprocess(params, layout)
     spec = PreprocessingSpec.load(layout.preprocessing_spec)
     return Workload(
         "default (digits 8x8)",
@@ -108,7 +109,7 @@ def mnist_workload(epochs: int, repeats: int, accelerator: str = "cpu") -> Workl
     labels = folder / "t10k-labels-idx1-ubyte.gz"
     if not (images.is_file() and labels.is_file()):
         return None
-    from flywheel.data.images import PreprocessingSpec
+    from flywheel.families.image.pixels import PreprocessingSpec
 
     x = _idx(images).astype(np.float32)[:, None] / 255.0
     y = _idx(labels).astype(np.int64)
@@ -155,12 +156,12 @@ def _deterministic() -> Any:
 
 def lightning_fit(w: Workload, epochs: int, params: Any | None = None) -> float:
     """Seconds for the train stage's own fit on ``w`` (Trainer built inside, as it is there)."""
-    from flywheel.training import fit_classifier
+    from flywheel.nn.fit import fit_network
 
     net = _network(w)
     with tempfile.TemporaryDirectory(prefix="bench-lightning-") as tmp:
         t0 = time.perf_counter()
-        fit_classifier(
+        fit_network(
             net, params or w.params, w.train, w.val, max_epochs=epochs, checkpoint_dir=Path(tmp)
         )
         return time.perf_counter() - t0
@@ -177,7 +178,7 @@ def plain_fit(
     """Seconds for a hand-written loop doing what the Lightning fit does.
 
     Timed like :func:`lightning_fit`: the network is built before the clock starts, the
-    loaders, optimiser and schedule after it (``fit_classifier`` builds them inside). The
+    loaders, optimiser and schedule after it (``fit_network`` builds them inside). The
     metrics are kept as the pipeline's module keeps them (per-batch tensors, reduced once
     per epoch, no per-step sync), and a progress bar is drawn when stderr is a terminal,
     as the train stage draws one."""
@@ -185,7 +186,7 @@ def plain_fit(
     from torch.nn import functional as F
     from tqdm import tqdm
 
-    from flywheel.data.arrays import make_loader
+    from flywheel.datasets.arrays import make_loader
     from flywheel.families import get_family
 
     cfg = w.params.train

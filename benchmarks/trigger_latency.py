@@ -40,7 +40,7 @@ from typing import Any
 
 import yaml
 
-from flywheel.dvc_ops import init_repository
+from flywheel.pipeline.dvc import init_repository
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
@@ -71,10 +71,10 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
 
 
 def make_project(root: Path, overrides: dict[str, dict[str, Any]]) -> None:
-    from flywheel.config import load_params
-    from flywheel.data.digits import materialise_digits
-    from flywheel.layout import Layout
-    from flywheel.validation.suite import save_suite
+    from flywheel.core.config import load_params
+    from flywheel.core.layout import Layout
+    from flywheel.datasets.digits import materialise_digits
+    from flywheel.stages.validate.suite import save_suite
 
     root.mkdir(parents=True)
     shutil.copy(PROJECT / "dvc.yaml", root / "dvc.yaml")
@@ -92,8 +92,8 @@ def make_project(root: Path, overrides: dict[str, dict[str, Any]]) -> None:
 def new_images(data: Path, label: int, tag: int, count: int = 10) -> None:
     import numpy as np
 
-    from flywheel.data.digits import digits_images
-    from flywheel.data.png import encode_png
+    from flywheel.datasets.digits import digits_images
+    from flywheel.datasets.png import encode_png
 
     pixels, labels = digits_images()
     for i, image in enumerate(pixels[labels == label][:count]):
@@ -117,7 +117,7 @@ def _ts(value: str) -> float:
 
 
 def measure_change(project: Path, api: Any, deployment_id: str, label: int) -> dict[str, Any]:
-    from flywheel.registry import Registry
+    from flywheel.release.registry import Registry
 
     registry = Registry(project / "registry")
     before = registry.production_version()
@@ -191,8 +191,8 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=30.0)
     args = parser.parse_args()
 
-    from flywheel.service.api import PrefectApi
-    from flywheel.service.state import ServicePaths, read_state
+    from flywheel.supervise.api import PrefectApi
+    from flywheel.supervise.state import ServicePaths, read_state
 
     overrides = {k: dict(v) for k, v in PROFILES[args.profile].items()}
     if args.debounce is not None:
@@ -221,7 +221,7 @@ def main() -> None:
                 deployment = api.deployment(state["deployment"])
                 assert deployment is not None
                 dep_id = str(deployment["id"])
-                from flywheel.registry import Registry
+                from flywheel.release.registry import Registry
 
                 registry = Registry(project / "registry")
                 _wait(registry.production_version, RUN_TIMEOUT_S, "the startup run", 0.5)

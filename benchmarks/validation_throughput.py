@@ -78,9 +78,9 @@ def validate_once(
     frame: pd.DataFrame, context: Any, out: Path, name: str, only: int | None = None
 ) -> dict[str, Any]:
     """One pass of the validate stage over ``frame``, timed by part."""
-    # The stage's own steps (flywheel.validation.run.validate_dataset minus building the
+    # The stage's own steps (flywheel.stages.validate.run.validate_dataset minus building the
     # manifest from files), so the figure is the stage's, not a re-implementation's.
-    from flywheel.validation import run as stage
+    from flywheel.stages.validate import run as stage
 
     expectations = suite(name, only)
     t0 = time.perf_counter()
@@ -113,8 +113,8 @@ def run(rows: int, repeats: int) -> dict[str, Any]:
 
 
 def _run(rows: int, repeats: int, root: Path) -> dict[str, Any]:
-    from flywheel.layout import Layout
-    from flywheel.validation.suite import open_context
+    from flywheel.core.layout import Layout
+    from flywheel.stages.validate.suite import open_context
 
     layout = Layout(root, root / "artifacts", root / "registry", root / "expectations", root)
     context = open_context(layout)

@@ -22,9 +22,9 @@ from prefect.schedules import Cron
 from prefect.types.entrypoint import EntrypointType
 
 from flows.pipeline import pipeline
-from flywheel.service.events import DATA_CHANGED, dataset_name, dataset_tag, resource_id
-from flywheel.service.names import deployment_name
-from flywheel.workspace import Workspace, open_workspace
+from flywheel.core.workspace import Workspace, open_workspace
+from flywheel.pipeline.names import dataset_name, dataset_tag, deployment_name
+from flywheel.triggers.events import DATA_CHANGED, resource_id
 
 if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment

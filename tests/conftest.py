@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -25,8 +24,11 @@ def project_root() -> Path:
 
 @pytest.fixture
 def raw_params() -> dict[str, Any]:
-    """The project's params.yaml as a plain dict, safe to modify per test."""
-    return copy.deepcopy(yaml.safe_load((PROJECT / "params.yaml").read_text()))
+    """The project's params.yaml resolved (every section written out) as a plain dict, safe
+    to modify per test; a full file is as valid as the minimal one users write."""
+    from flywheel.core.config import load_params
+
+    return copy.deepcopy(load_params(PROJECT / "params.yaml").as_dict())
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

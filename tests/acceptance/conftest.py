@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from flywheel.dvc_ops import init_repository
+from flywheel.pipeline.dvc import init_repository
 
 if TYPE_CHECKING:
-    from flywheel.inference import Predictor
+    from flywheel.release.predictor import Predictor
 
 PROJECT = Path(__file__).resolve().parents[2]
 DATASETS = PROJECT.parent / "shared" / "datasets"
@@ -92,15 +92,15 @@ def create_project(root: Path, example: str, data: Path | str) -> Path:
     ``data`` is absolute for a dataset outside the project (hashed, not copied), or relative
     to ``root`` for one the test writes inside it (then versioned by ``dvc add``).
     """
-    from flywheel.config import load_params
-    from flywheel.layout import Layout
-    from flywheel.validation.suite import save_suite
+    from flywheel.core.config import load_params
+    from flywheel.core.layout import Layout
+    from flywheel.stages.validate.suite import save_suite
 
     root.mkdir()
     shutil.copy(PROJECT / "dvc.yaml", root / "dvc.yaml")
     raw = yaml.safe_load((PROJECT / "examples" / example / "params.yaml").read_text())
-    raw["data"]["path"] = str(data)
-    raw["paths"]["code"] = str(PROJECT / "src" / "flywheel")
+    raw.setdefault("data", {})["path"] = str(data)
+    raw.setdefault("paths", {})["code"] = str(PROJECT / "src" / "flywheel")
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     init_repository(root, author="ci")
     params = load_params(root / "params.yaml")
@@ -159,9 +159,9 @@ class PipelineRun:
 
     def predictor(self) -> Predictor:
         """The deployed model, loaded from the project's registry."""
-        from flywheel.config import load_params
-        from flywheel.inference import Predictor
-        from flywheel.registry import Registry
+        from flywheel.core.config import load_params
+        from flywheel.release.predictor import Predictor
+        from flywheel.release.registry import Registry
 
         registry = load_params(self.project / "params.yaml").paths.registry
         return Predictor.from_registry(Registry(self.project / registry))

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from flywheel.dvc_ops import init_repository
+from flywheel.pipeline.dvc import init_repository
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -48,10 +48,10 @@ def dvc_project(tmp_path: Path) -> Callable[..., Path]:
 def build_project(root: Path, sections: dict[str, dict[str, Any]]) -> Path:
     """A git + DVC repository holding the project's dvc.yaml, its params.yaml with
     ``sections`` laid over it, the default dataset and its expectation suite."""
-    from flywheel.config import load_params
-    from flywheel.data.digits import materialise_digits
-    from flywheel.layout import Layout
-    from flywheel.validation.suite import save_suite
+    from flywheel.core.config import load_params
+    from flywheel.core.layout import Layout
+    from flywheel.datasets.digits import materialise_digits
+    from flywheel.stages.validate.suite import save_suite
 
     root.mkdir(parents=True)
     shutil.copy(PROJECT / "dvc.yaml", root / "dvc.yaml")

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from flywheel.data.png import encode_png
-from flywheel.service.api import PrefectApi, run_summary
-from flywheel.service.prefect_server import api_url, server_command, server_env, wait_healthy
-from flywheel.service.supervisor import terminate_group
+from flywheel.datasets.png import encode_png
+from flywheel.supervise.api import PrefectApi, run_summary
+from flywheel.supervise.prefect_server import api_url, server_command, server_env, wait_healthy
+from flywheel.supervise.supervisor import terminate_group
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 
@@ -87,7 +87,7 @@ def cli(
 
 def digit_image(label: int, variant: int) -> bytes:
     """A real digit of ``label``, shifted so each ``variant`` is new content."""
-    from flywheel.data.digits import digits_images
+    from flywheel.datasets.digits import digits_images
 
     pixels, labels = digits_images()
     images = pixels[labels == label]

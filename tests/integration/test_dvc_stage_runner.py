@@ -1,4 +1,4 @@
-"""flywheel.dvc_ops.reproduce on a real DVC repository: the stage body runs in-process and
+"""flywheel.pipeline.dvc.reproduce on a real DVC repository: the stage body runs in-process and
 DVC's own bookkeeping (lock file, cache, run cache, locks) ends as ``dvc repro`` leaves it."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from flywheel import dvc_ops
+from flywheel.pipeline import dvc as dvc_ops
 
 DVC_YAML = """\
 stages:

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from tests.photo_folder import LABELS, add_defects, encode, stripes, write_photo_folder
 
-from flywheel.inference import Predictor
-from flywheel.registry import Registry
+from flywheel.release.predictor import Predictor
+from flywheel.release.registry import Registry
 
 pytestmark = [pytest.mark.slow]
 
@@ -50,9 +50,9 @@ def test_photo_folder_quarantines_defects_deploys_and_predicts(
     )
     write_photo_folder(project / "photos", per_class=40)
     defects = add_defects(project / "photos")
-    from flywheel.config import load_params
-    from flywheel.layout import Layout
-    from flywheel.validation.suite import save_suite
+    from flywheel.core.config import load_params
+    from flywheel.core.layout import Layout
+    from flywheel.stages.validate.suite import save_suite
 
     params = load_params(project / "params.yaml")
     save_suite(params, Layout.from_params(params, project))

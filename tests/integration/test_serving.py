@@ -24,18 +24,18 @@ import numpy as np
 import pytest
 import uvicorn
 
-from flywheel.config import Params, parse_params
-from flywheel.data.images import PreprocessingSpec
-from flywheel.data.png import encode_png
-from flywheel.errors import ConfigError
-from flywheel.inference import Predictor
-from flywheel.layout import Layout
-from flywheel.registry import Registry
+from flywheel.core.config import Params, parse_params
+from flywheel.core.errors import ConfigError
+from flywheel.core.layout import Layout
+from flywheel.datasets.png import encode_png
+from flywheel.families.image.pixels import PreprocessingSpec
+from flywheel.release.predictor import Predictor
+from flywheel.release.registry import Registry
 from flywheel.serving.app import create_app
 from flywheel.serving.auth import TOKEN_ENV, is_loopback
 from flywheel.serving.batcher import MicroBatcher
-from flywheel.serving.metrics import ServingMetrics
 from flywheel.serving.server import run_server
+from flywheel.serving.telemetry import ServingMetrics
 
 LABELS = tuple(str(i) for i in range(10))
 SIZE = 8
@@ -51,8 +51,8 @@ def onnx_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Two different exported networks and their preprocessing spec, built once per module."""
     import torch
 
-    from flywheel.export import export_onnx
-    from flywheel.models.cnn import ConvNet
+    from flywheel.families.image.network import ConvNet
+    from flywheel.nn.onnx_export import export_onnx
 
     out = tmp_path_factory.mktemp("onnx")
     models = {}
@@ -251,8 +251,10 @@ def test_swap_under_load_fails_no_request(workspace: Any, onnx_models: dict[str,
     failures = [f for _, _, fs in results for f in fs]
     seen = set().union(*(v for _, v, _ in results))
     assert failures == []
-    assert sum(ok for ok, _, _ in results) > 100
-    assert seen <= set(registry.versions()) and "v0002" in seen
+    # Every client got answers through the swap, from the old model and then the new one
+    # (how many depends on the machine's speed, so only "some from each" is asserted).
+    assert all(ok > 0 for ok, _, _ in results)
+    assert seen == {"v0001", "v0002"}
     assert metric_value(metrics, "flywheel_model_info", version="v0002") == 1.0
     assert metric_value(metrics, "flywheel_model_info", version="v0001") == 0.0
     # Many clients at once: the batcher must have coalesced some of them.

@@ -21,9 +21,9 @@ from tests.tabular_data import (
     write_diabetes,
 )
 
-from flywheel.data.images import InputError
-from flywheel.inference import Predictor
-from flywheel.registry import Registry
+from flywheel.core.errors import InputError
+from flywheel.release.predictor import Predictor
+from flywheel.release.registry import Registry
 
 pytestmark = [pytest.mark.slow]
 

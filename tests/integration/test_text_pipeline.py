@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from tests.text_corpus import NEWS_PARAMS, news_corpus, write_news_csv
 
-from flywheel.data.images import InputError
-from flywheel.inference import Predictor
-from flywheel.registry import Registry
+from flywheel.core.errors import InputError
+from flywheel.release.predictor import Predictor
+from flywheel.release.registry import Registry
 
 pytestmark = [pytest.mark.slow]
 

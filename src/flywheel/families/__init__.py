@@ -1,27 +1,40 @@
-"""Model families: one implementation of :class:`~flywheel.families.base.Family` per task."""
+"""Model families: one implementation of :class:`~flywheel.families.base.Family` per task.
+
+:data:`FAMILIES` is the one table of tasks: ``params.task`` names a key, and config,
+every stage, the gate and the server look the family up here. A family's class says which
+data kinds and compression variants it supports and what its task's defaults are.
+Families are imported on demand: the transformer family needs the optional extra.
+"""
 
 from __future__ import annotations
 
+from functools import cache
 from importlib import import_module
+from typing import TYPE_CHECKING
 
-from flywheel.families.base import Family
+if TYPE_CHECKING:
+    from flywheel.families.base import Family
 
-# Imported on demand: the transformer family needs the optional [transformer] extra.
-_FAMILIES = {
-    "image_classification": ("flywheel.families.image", "ImageFamily"),
-    "text_classification": ("flywheel.families.text", "TextFamily"),
-    "sentiment": ("flywheel.families.sentiment", "SentimentFamily"),
-    "tabular_regression": ("flywheel.families.tabular", "TabularFamily"),
+FAMILIES: dict[str, str] = {
+    "image_classification": "flywheel.families.image.family:ImageFamily",
+    "text_classification": "flywheel.families.text.family:TextFamily",
+    "sentiment": "flywheel.families.sentiment.family:SentimentFamily",
+    "tabular_regression": "flywheel.families.tabular.family:TabularFamily",
 }
 
 
-def get_family(task: str) -> Family:
+@cache
+def family_class(task: str) -> type[Family]:
     try:
-        module, cls = _FAMILIES[task]
+        module, name = FAMILIES[task].split(":")
     except KeyError:
-        raise ValueError(f"unknown task {task!r}; one of {sorted(_FAMILIES)}") from None
-    family: Family = getattr(import_module(module), cls)()
-    return family
+        raise ValueError(f"unknown task {task!r}; one of {sorted(FAMILIES)}") from None
+    cls: type[Family] = getattr(import_module(module), name)
+    return cls
 
 
-__all__ = ["Family", "get_family"]
+def get_family(task: str) -> Family:
+    return family_class(task)()
+
+
+__all__ = ["FAMILIES", "family_class", "get_family"]

@@ -8,28 +8,34 @@ network and how raw inputs become model tensors, so serving never re-implements 
 
 Every family's network takes ONE input tensor named ``input`` (batch first) and returns one
 output named ``logits`` (class scores, or a single column of predictions for regression).
+
+Serving uses only the torch-free half of a family (encode, check, stored form, example
+batches); torch is imported where a network is built or trained.
 """
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import numpy as np
 import pandas as pd
 
-from flywheel.config import Params
-from flywheel.layout import Layout
-
 Objective = Literal["classification", "regression"]
 if TYPE_CHECKING:
     import torch
     from torch import nn
 
+    from flywheel.core.config import Params
+    from flywheel.core.layout import Layout
+
 # torch is imported where a network is built or trained, never by serving or the flow's
-# own process: they only encode inputs and read specs, and torch costs seconds and ~200 MB.
+# own process: they only encode inputs and read specs, and importing torch costs seconds
+# and hundreds of MB.
 Augment = Callable[["torch.Tensor"], "torch.Tensor"]
 
 
@@ -42,15 +48,34 @@ class Spec(Protocol):
     def save(self, path: Path) -> None: ...
 
 
+@dataclass(frozen=True)
+class StoredInstance:
+    """An instance as it is kept on disk (feedback): its bytes and the file suffix they need."""
+
+    data: bytes
+    suffix: str
+
+
 class Family(ABC):
     name: ClassVar[str]
     objective: ClassVar[Objective] = "classification"
-    # Compression variants that make sense for this family's network (see compress stage).
+    # ``data.kind`` values this family reads; the first is its default.
+    data_kinds: ClassVar[tuple[str, ...]]
+    # Compression variant kinds that make sense for this family's network (beyond the
+    # universal ones, see flywheel.stages.compress.variants).
     variants: ClassVar[tuple[str, ...]] = ("fp32", "int8", "pruned-fp32", "pruned-int8")
+    # Params this task sets differently from the sections' defaults; a user's params file
+    # holds only what differs from these.
+    defaults: ClassVar[Mapping[str, Any]] = {}
     # Manifest columns written to the accepted manifest that the preprocess stage reads.
     accepted_columns: ClassVar[tuple[str, ...]] = ("path", "label")
     # Axes of ``input`` beyond the batch that vary per call (e.g. sequence length).
     dynamic_input_axes: ClassVar[dict[int, str]] = {}
+
+    @classmethod
+    def check_params(cls, params: Params) -> None:
+        """Raise ``ValueError`` for settings this family cannot work with (default: none)."""
+        del params
 
     # data and validation
     @abstractmethod
@@ -77,8 +102,14 @@ class Family(ABC):
     def build_network(self, params: Params, spec: Any) -> nn.Module: ...
 
     @abstractmethod
+    def example_batch(self, spec: Any, batch: int = 1) -> np.ndarray:
+        """A valid model input batch (numpy, no torch), for probes and warm-up."""
+
     def example_input(self, spec: Any, batch: int = 1) -> torch.Tensor:
-        """A valid input batch, for export tracing, pruning and probes."""
+        """:meth:`example_batch` as a tensor, for export tracing and pruning."""
+        import torch
+
+        return torch.from_numpy(np.ascontiguousarray(self.example_batch(spec, batch)))
 
     def train_augment(self, params: Params) -> Augment | None:
         """A batch transform applied to training batches only; None for no augmentation."""
@@ -88,7 +119,16 @@ class Family(ABC):
     @abstractmethod
     def encode(self, instances: Sequence[Any], spec: Any) -> np.ndarray:
         """Raw instances (as a client sends them) to one model input batch. Raises
-        :class:`flywheel.data.images.InputError` naming the bad instance."""
+        :class:`flywheel.core.errors.InputError` naming the bad instance."""
+
+    def check_instance(self, index: int, instance: Any) -> None:  # noqa: B027
+        """Reject, by index, a client instance that :meth:`encode` would accept silently
+        or choke on; raises :class:`~flywheel.core.errors.InputError`. Default: nothing
+        beyond what encode checks."""
+
+    def stored_form(self, instance: Any) -> StoredInstance:
+        """How a client instance is kept on disk (feedback): JSON unless the family says."""
+        return StoredInstance(json.dumps(instance).encode(), ".instance.json")
 
     def raw_split(self, params: Params, layout: Layout, split: str) -> tuple[list[Any], np.ndarray]:
         """The split's examples as raw instances (what a client would send) and targets.
@@ -96,16 +136,14 @@ class Family(ABC):
         The gate measures every model from these, each through its own preprocessing spec,
         so models trained on different data (other statistics, another vocabulary) are
         compared on equal terms, the way the server will run them."""
-        import json
-
-        paths = json.loads((layout.preprocessed_dir / "splits.json").read_text())[split]
+        paths = json.loads(layout.split_index.read_text())[split]
         accepted = self.load_accepted(layout).set_index("path")
         rows = accepted.loc[paths]
         return self.instances_from_rows(params, layout, rows), self.targets_from_rows(params, rows)
 
     def load_accepted(self, layout: Layout) -> pd.DataFrame:
         return pd.read_csv(
-            layout.validation_dir / "manifest.csv",
+            layout.accepted_manifest,
             dtype={"path": str, "label": str},
             keep_default_na=False,
         )
@@ -125,7 +163,7 @@ class Family(ABC):
     def postprocess(self, outputs: np.ndarray, spec: Any) -> list[dict[str, Any]]:
         if self.objective == "regression":
             return [{"value": round(float(v), 6)} for v in outputs.reshape(len(outputs), -1)[:, 0]]
-        from flywheel.metrics import softmax
+        from flywheel.measure.metrics import softmax
 
         probs = softmax(outputs)
         labels = spec.labels

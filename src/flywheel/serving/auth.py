@@ -12,9 +12,9 @@ import os
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from flywheel.errors import ConfigError
+from flywheel.core.errors import ConfigError
 from flywheel.serving.limits import send_error
-from flywheel.serving.metrics import ServingMetrics
+from flywheel.serving.telemetry import ServingMetrics
 
 TOKEN_ENV = "FLYWHEEL_API_TOKEN"
 # Orchestrators probe these without credentials; they reveal nothing but up/ready.

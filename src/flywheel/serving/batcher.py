@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from flywheel.inference import Prediction
-from flywheel.serving.metrics import ServingMetrics
+from flywheel.release.predictor import Prediction
 from flywheel.serving.model_holder import LoadedModel
+from flywheel.serving.telemetry import ServingMetrics
 
 
 @dataclass(frozen=True)

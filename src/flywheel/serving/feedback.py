@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flywheel.errors import ConfigError
-from flywheel.registry.atomic import atomic_write_bytes
-from flywheel.serving.decoders import StoredInstance
+from flywheel.core.atomic import atomic_write_bytes
+from flywheel.core.errors import ConfigError
+from flywheel.families.base import StoredInstance
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
 

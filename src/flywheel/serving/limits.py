@@ -13,7 +13,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from flywheel.serving.metrics import ServingMetrics
+from flywheel.serving.telemetry import ServingMetrics
 
 # After refusing, the rest of the body is read and thrown away (a "lingering close"):
 # closing a socket with unread data makes the kernel send a reset, and most clients, still

@@ -21,11 +21,11 @@ from typing import Any
 import anyio.to_thread
 import numpy as np
 
-from flywheel.errors import IntegrityError, RegistryError
-from flywheel.inference import Prediction, Predictor
-from flywheel.registry import ModelCard, Registry
-from flywheel.serving.decoders import FamilyDecoder, decoder_for
-from flywheel.serving.metrics import ServingMetrics
+from flywheel.core.errors import IntegrityError, RegistryError
+from flywheel.release.predictor import Prediction, Predictor
+from flywheel.release.registry import ModelCard, Registry
+from flywheel.serving.decoders import FamilyDecoder
+from flywheel.serving.telemetry import ServingMetrics
 
 log = logging.getLogger("flywheel.serving")
 
@@ -79,7 +79,7 @@ def load_model(registry: Registry, version: str, threads: int = 0) -> LoadedMode
     classifier = family.objective == "classification"
     if classifier and tuple(getattr(predictor.spec, "labels", ())) != tuple(card.labels):
         raise LoadRefusedError("spec", f"{version}: preprocessing labels differ from the card's")
-    decoder = decoder_for(card.task, family, predictor.spec)
+    decoder = FamilyDecoder(family, predictor.spec)
     try:
         logits = predictor.logits(decoder.probe(_PROBE_ROWS))
     except Exception as err:

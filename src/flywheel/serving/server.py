@@ -6,7 +6,7 @@ import gc
 import logging
 from pathlib import Path
 
-from flywheel.config import Params
+from flywheel.core.config import Params
 from flywheel.serving.app import create_app_for_root
 from flywheel.serving.auth import check_bind, token_from_env
 
@@ -17,7 +17,7 @@ def run_server(
     """Serve the registry's production model until interrupted.
 
     Binds ``params.serve.host``/``port`` unless given. A non-loopback address needs
-    ``FLYWHEEL_API_TOKEN``: without it this raises :class:`~flywheel.errors.ConfigError`
+    ``FLYWHEEL_API_TOKEN``: without it this raises :class:`~flywheel.core.errors.ConfigError`
     before anything listens.
     """
     import uvicorn
@@ -28,8 +28,8 @@ def run_server(
     check_bind(host, token)
     logging.getLogger("flywheel.serving").setLevel(logging.INFO)
     app = create_app_for_root(params, Path(root), api_token=token)
-    # torch, ONNX Runtime and friends leave ~200k long-lived objects; a full collection
-    # walking them stalls every in-flight request for 100+ ms. Frozen, they are never scanned.
+    # The libraries leave a great many long-lived objects; a full collection walking them
+    # stalls every in-flight request. Frozen, they are never scanned.
     gc.collect()
     gc.freeze()
     # Per-request access lines cost more than the 8x8 model's inference; /metrics counts instead.

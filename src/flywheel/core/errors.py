@@ -1,0 +1,57 @@
+"""Typed failures. Each carries the evidence a caller (CLI, flow, server) needs to explain it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class FlywheelError(Exception):
+    """Base class: every failure the pipeline reports on purpose."""
+
+
+class InputError(FlywheelError, ValueError):
+    """A client's (or a command line's) input cannot become a model tensor; the message
+    names the instance and why."""
+
+
+class ConfigError(FlywheelError):
+    """``params.yaml`` (or another params file) is missing or holds a bad value."""
+
+
+class DataValidationError(FlywheelError):
+    """The dataset failed its expectation suite; ``report`` names each failed expectation."""
+
+    def __init__(self, report: Any) -> None:
+        self.report = report
+        failed = ", ".join(report.failed_expectations()) or "unknown"
+        super().__init__(
+            f"data validation failed for suite {report.suite!r}: {failed}"
+            f" ({report.rejected_rows} row(s) quarantined in {report.quarantine_path})"
+        )
+
+
+class ExportMismatchError(FlywheelError):
+    """The ONNX graph disagrees with the PyTorch model beyond the stated tolerance."""
+
+    def __init__(self, max_abs_diff: float, atol: float) -> None:
+        self.max_abs_diff = max_abs_diff
+        self.atol = atol
+        super().__init__(
+            f"ONNX export disagrees with PyTorch: max |diff| {max_abs_diff:.3g} > {atol:.3g}"
+        )
+
+
+class GateRejected(FlywheelError):
+    """The candidate did not earn promotion; ``result`` is the full :class:`GateResult`."""
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+        super().__init__("gate rejected the candidate: " + "; ".join(result.reasons))
+
+
+class RegistryError(FlywheelError):
+    """The model registry is missing, inconsistent or asked for something it does not hold."""
+
+
+class IntegrityError(RegistryError):
+    """A model file does not match the sha256 recorded on its card: it is never served."""

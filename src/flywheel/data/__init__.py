@@ -1,1 +1,0 @@
-"""Datasets: materialising the default one, listing files, decoding and normalising inputs."""

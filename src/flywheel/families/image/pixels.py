@@ -1,0 +1,129 @@
+"""The one image preprocessing path, shared by training, export, ``flywheel predict`` and serving.
+
+Pixels are decoded with Pillow, converted to the configured mode, resized to a square and
+scaled to [0, 1]; :func:`normalise` then applies the per-channel statistics learnt on the
+training split. Nothing here knows where the bytes came from.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from flywheel.core.errors import InputError
+
+# Decompression bombs are a denial of service for the server; no image this pipeline
+# handles legitimately has more pixels than this. Checked on the header, before decoding.
+MAX_PIXELS = 64_000_000
+
+
+@dataclass(frozen=True)
+class PreprocessingSpec:
+    """Everything needed to turn an image into the model's input, saved beside every model."""
+
+    size: int
+    mode: str
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    labels: tuple[str, ...]
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.mode == "L" else 3
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return (self.channels, self.size, self.size)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> PreprocessingSpec:
+        raw = json.loads(Path(path).read_text())
+        return cls(
+            size=int(raw["size"]),
+            mode=str(raw["mode"]),
+            mean=tuple(float(v) for v in raw["mean"]),
+            std=tuple(float(v) for v in raw["std"]),
+            labels=tuple(str(v) for v in raw["labels"]),
+        )
+
+
+def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """The decoded image; its header's size is checked against ``max_pixels`` first, so a
+    small file that would inflate to gigabytes is refused before any pixel is decoded."""
+    try:
+        image = Image.open(io.BytesIO(data))
+        if image.width * image.height > max_pixels:
+            raise InputError(
+                f"image is {image.width}x{image.height} pixels, more than the limit of {max_pixels}"
+            )
+        image.load()
+    except UnidentifiedImageError:
+        # Pillow's own message names an in-memory buffer address: useless to a client.
+        raise InputError("cannot decode image: not a recognised image format") from None
+    except Image.DecompressionBombError:
+        raise InputError("cannot decode image: too many pixels") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise InputError(f"cannot decode image: {err}") from None
+    return image
+
+
+def to_unit_array(image: Image.Image, size: int, mode: str) -> np.ndarray:
+    """``(C, size, size)`` float32 in [0, 1]."""
+    if image.mode in ("P", "PA") or "A" in image.mode:
+        # Flatten transparency onto black so palette/alpha images look as they render.
+        image = image.convert("RGBA")
+        background = Image.new("RGBA", image.size, (0, 0, 0, 255))
+        image = Image.alpha_composite(background, image)
+    image = image.convert(mode)
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.Resampling.BILINEAR)
+    pixels = np.asarray(image, dtype=np.float32) / 255.0
+    pixels = pixels[None, :, :] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+    return np.ascontiguousarray(pixels)
+
+
+def unit_array_from_nested(values: object, size: int, channels: int) -> np.ndarray:
+    """A nested list of raw 0..255 pixel values, ``(H, W)`` or ``(C, H, W)``, as a unit array."""
+    try:
+        arr = np.asarray(values, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise InputError("pixel array must be a rectangular nested list of numbers") from None
+    if arr.ndim == 2 and channels == 1:
+        arr = arr[None, :, :]
+    expected = (channels, size, size)
+    if arr.shape != expected:
+        raise InputError(f"pixel array has shape {list(arr.shape)}, expected {list(expected)}")
+    if not np.isfinite(arr).all():
+        raise InputError("pixel array contains NaN or Inf")
+    if arr.min() < 0 or arr.max() > 255:
+        raise InputError("pixel values must lie in 0..255")
+    return arr / 255.0
+
+
+def normalise(unit: np.ndarray, spec: PreprocessingSpec) -> np.ndarray:
+    """Apply training-split statistics to a ``(..., C, H, W)`` unit array."""
+    mean = np.asarray(spec.mean, dtype=np.float32).reshape(-1, 1, 1)
+    std = np.asarray(spec.std, dtype=np.float32).reshape(-1, 1, 1)
+    return ((unit - mean) / std).astype(np.float32)
+
+
+def preprocess_bytes(data: bytes, spec: PreprocessingSpec) -> np.ndarray:
+    return normalise(to_unit_array(decode_image(data), spec.size, spec.mode), spec)
+
+
+def channel_stats(unit: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of an ``(N, C, H, W)`` array, rounded for stable JSON."""
+    mean = unit.mean(axis=(0, 2, 3))
+    std = unit.std(axis=(0, 2, 3))
+    # A constant channel would divide by zero; 1.0 leaves it centred but unscaled.
+    std = np.where(std > 1e-6, std, 1.0)
+    return tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in std)

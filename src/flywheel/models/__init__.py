@@ -1,1 +1,0 @@
-"""Networks and the LightningModules that train them."""

@@ -1,0 +1,207 @@
+"""DVC as the pipeline sees it: data snapshots, stage status and single-stage reproduction.
+
+Everything goes through DVC's Python API in this process. A stage's body is the same
+function ``flywheel stage <name>`` (the stage's ``cmd`` in dvc.yaml) calls, run here rather
+than in a fresh interpreter: a new process per stage would re-import torch and Lightning
+six times per run, which cost more than the stages themselves on small data. Around the
+body, :func:`reproduce` does what ``dvc repro --single-item`` does around its subprocess, with
+DVC's own objects: skip an unchanged stage, restore from the run cache, remove stale outputs,
+hash and cache the new ones, write ``dvc.lock``. ``dvc repro`` from a shell stays equivalent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from flywheel.core.errors import FlywheelError
+from flywheel.datasets.hashing import data_hash
+
+if TYPE_CHECKING:
+    from dvc.repo import Repo
+    from dvc.stage import Stage
+
+log = logging.getLogger(__name__)
+
+
+class DvcBusy(FlywheelError):
+    """Another DVC process holds the repository lock: transient, worth a retry."""
+
+
+@dataclass(frozen=True)
+class StageRun:
+    stage: str
+    ran: bool
+    seconds: float
+    output: str
+
+
+_DVC_LOGGERS = ("dvc", "dvc_objects", "dvc_data")
+
+
+@functools.cache
+def _adopt_dvc_logging() -> None:
+    """Route DVC's log records through this process's logging, once.
+
+    Importing ``dvc`` attaches DVC's own console handlers to its loggers and sets them to
+    INFO, as its command line wants; in a library every line would then print twice
+    (DVC's handler and ours) and the CLI's level policy would be lost. The handlers go, the
+    levels set before the import stay.
+    """
+    levels = {name: logging.getLogger(name).level for name in _DVC_LOGGERS}
+    import dvc.logger
+
+    for name in _DVC_LOGGERS:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            if isinstance(handler, dvc.logger.LoggerHandler):
+                logger.removeHandler(handler)
+        logger.setLevel(levels[name])
+
+
+@contextlib.contextmanager
+def open_repo(root: Path) -> Iterator[Repo]:
+    """The DVC repository holding ``root``, opened from ``root`` as the working directory (DVC
+    resolves targets against it, as the CLI run there would); a lock held by another process
+    becomes :class:`DvcBusy`."""
+    _adopt_dvc_logging()
+    from dvc.lock import LockError
+    from dvc.repo import Repo
+
+    try:
+        with _working_directory(root), Repo(str(root)) as repo:
+            yield repo
+    except LockError as err:
+        raise DvcBusy(f"DVC repository at {root} is locked by another process: {err}") from err
+
+
+def init_repository(root: Path, author: str = "flywheel") -> None:
+    """Make ``root`` a git + DVC project (analytics off), as a new Flywheel project needs;
+    tests and benchmarks build their throwaway projects with it."""
+    for cmd in (
+        ["git", "init", "-q"],
+        ["git", "config", "user.email", f"{author}@localhost"],
+        ["git", "config", "user.name", author],
+        [sys.executable, "-m", "dvc", "init", "-q"],
+        [sys.executable, "-m", "dvc", "config", "core.analytics", "false"],
+    ):
+        proc = subprocess.run(cmd, cwd=root, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            raise FlywheelError(f"{' '.join(cmd[-3:])} failed in {root}: {proc.stderr.strip()}")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    try:
+        path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def snapshot_data(project: Path, data: Path) -> tuple[str, Path | None]:
+    """Version the dataset with ``dvc add`` when it lives in the project; returns its hash
+    and the ``.dvc`` file that records it (None for data outside the project)."""
+    recorded = recorded_version(project, data)
+    if recorded is not None:
+        return recorded  # recorded and cached already: skip dvc add's re-hashing
+    rel = os.path.relpath(data.resolve(), project)
+    with open_repo(project) as repo:
+        repo.add(rel)
+    dvc_file = project / f"{rel}.dvc"
+    return recorded_hash(dvc_file), dvc_file
+
+
+def recorded_version(project: Path, data: Path) -> tuple[str, Path | None] | None:
+    """The data's hash and ``.dvc`` file when DVC already records and caches exactly this
+    content, else None; data outside the project has nothing to record, only a hash."""
+    if not _inside(data, project):
+        log.warning("%s is outside the project: hashed but not versioned by DVC", data)
+        return data_hash(data), None
+    dvc_file = project / f"{os.path.relpath(data.resolve(), project)}.dvc"
+    current = data_hash(data)
+    if dvc_file.is_file() and recorded_hash(dvc_file) == current and _cached(project, current):
+        return current, dvc_file
+    return None
+
+
+def _cached(project: Path, md5: str) -> bool:
+    """Whether DVC's local cache (wherever ``cache.dir`` puts it) holds this object."""
+    with open_repo(project) as repo:
+        return Path(repo.cache.local.oid_to_path(md5)).is_file()
+
+
+def recorded_hash(dvc_file: Path) -> str:
+    meta = yaml.safe_load(dvc_file.read_text())
+    return str(meta["outs"][0]["md5"])
+
+
+def changed_stages(workspace: Path) -> set[str]:
+    """Stages of ``workspace/dvc.yaml`` whose deps, params or outs differ from ``dvc.lock``."""
+    with open_repo(workspace) as repo:
+        status = repo.status(targets=["dvc.yaml"])
+    return {key.rsplit(":", 1)[-1] for key in status}
+
+
+@contextlib.contextmanager
+def _working_directory(path: Path) -> Iterator[None]:
+    # DVC runs a stage's cmd in the workspace; the in-process body gets the same cwd.
+    path = Path(path).resolve()
+    before = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def _restore_or_run(stage: Stage, body: Callable[[], Any]) -> str:
+    """What ``Stage.run`` does between removing stale outputs and saving new ones, with
+    ``body`` in place of the ``cmd`` subprocess."""
+    from dvc.stage.cache import RunCacheNotFoundError
+    from dvc.stage.decorators import unlocked_repo
+
+    stage.remove_outs(ignore_remove=False, force=False)
+    try:
+        stage.repo.stage_cache.restore(stage)
+        return "restored from DVC's run cache"
+    except RunCacheNotFoundError:
+        stage.save_deps()
+    # DVC's own wrapper releases the repository lock while the body runs, as around a cmd,
+    # so `dvc status` from a shell (or the data watcher) still answers during training.
+    unlocked_repo(lambda _stage: body())(stage)
+    return "ran"
+
+
+def reproduce(workspace: Path, stage: str, body: Callable[[], Any]) -> StageRun:
+    """``dvc repro --single-item dvc.yaml:<stage>`` with ``body`` as the stage's command."""
+    from dvc.repo import lock_repo
+    from dvc.stage.decorators import rwlocked
+
+    start = time.perf_counter()
+    with open_repo(workspace) as repo, lock_repo(repo):
+        target = repo.stage.get_target(f"dvc.yaml:{stage}")
+        if not target.changed():
+            return StageRun(stage, False, _since(start), f"Stage '{stage}' didn't change, skipping")
+        # DVC's per-path read/write locks on deps and outs, as `dvc repro` takes them.
+        how = rwlocked(read=["deps"], write=["outs"])(_restore_or_run)(target, body)
+        uncached = any(not o.use_cache for o in target.outs if not (o.is_metric or o.is_plot))
+        target.save(run_cache=not uncached)
+        target.commit()
+        target.dump(update_pipeline=False)
+    log.info("stage %s %s", stage, how)
+    return StageRun(stage, True, _since(start), f"Stage '{stage}' {how}; dvc.lock updated")
+
+
+def _since(start: float) -> float:
+    return round(time.perf_counter() - start, 3)

@@ -1,1 +1,0 @@
-"""Text preprocessing shared by the text families: tokenisation and vocabularies."""

@@ -1,0 +1,136 @@
+"""Watch the data folder and emit ``flywheel.data.changed`` when its content really changed.
+
+Changes are debounced (an event goes out only after ``schedule.debounce_s`` seconds with no
+further change), hashed the way DVC hashes the folder, and compared with the last hash
+emitted and with the data the production model was trained on: a touch, a copy of the same
+bytes, or DVC re-linking files changes no hash and emits nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from watchdog.observers.api import BaseObserver
+
+    from flywheel.core.workspace import Workspace
+
+from flywheel.triggers.debounce import Debouncer
+from flywheel.triggers.monitor import (
+    ChangeFilter,
+    ChangeMonitor,
+    load_last_emitted,
+    save_last_emitted,
+)
+from flywheel.triggers.observer import needs_polling, start_observer
+
+log = logging.getLogger("flywheel.watcher")
+
+
+def _production_hash(ws: Workspace) -> Callable[[], str | None]:
+    from flywheel.core.errors import FlywheelError
+    from flywheel.release.registry import Registry
+
+    registry = Registry(ws.layout.registry)
+
+    def read() -> str | None:
+        try:
+            card = registry.production()
+        except FlywheelError as err:
+            log.warning("cannot read production from %s: %s", registry.root, err)
+            return None
+        return card.data_hash if card else None
+
+    return read
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except OSError:
+        return None
+
+
+def watch(
+    ws: Workspace, *, debounce_s: float, state_file: Path, poll: bool, stop: threading.Event
+) -> None:
+    """Run until ``stop`` is set."""
+    # Imported now, not at the first change: Prefect's client takes a second or two to
+    # import, which would otherwise add to the latency of the first event.
+    import prefect.events.clients  # noqa: F401
+
+    from flywheel.datasets.hashing import data_hash
+    from flywheel.triggers.events import emit_data_changed
+
+    folder = ws.layout.data
+    monitor = ChangeMonitor(
+        debouncer=Debouncer(debounce_s),
+        changes=ChangeFilter(load_last_emitted(state_file)),
+        hasher=lambda: data_hash(folder),
+        production_hash=_production_hash(ws),
+        emit=lambda h, prev, details: emit_data_changed(ws, h, prev, details),
+        on_emitted=lambda h: save_last_emitted(state_file, h),
+    )
+    poll = poll or needs_polling(folder.parent if not folder.exists() else folder)
+    observer: BaseObserver | None = None
+    watched: int | None = None
+    # Start as if something changed: data edited while nothing watched it is news too.
+    monitor.changed()
+    try:
+        while not stop.is_set():
+            inode = _inode(folder)
+            if inode != watched:
+                # The folder appeared, or was replaced wholesale (rm -rf + mv): re-watch it.
+                if observer is not None:
+                    observer.stop()
+                    observer = None
+                if inode is not None:
+                    observer = start_observer(folder, monitor.changed, poll=poll)
+                    monitor.changed()
+                watched = inode
+            monitor.step()
+            stop.wait(0.2)
+    finally:
+        if observer is not None:
+            observer.stop()
+            observer.join(timeout=5)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Emit flywheel.data.changed on data changes.")
+    parser.add_argument("--params", default=None)
+    parser.add_argument("--project", default=None)
+    parser.add_argument("--poll", action="store_true", help="poll instead of inotify")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=os.environ.get("FLYWHEEL_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("httpx", "httpcore", "websockets"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+    from flywheel.core.workspace import open_workspace
+    from flywheel.supervise.state import ServicePaths
+
+    ws = open_workspace(args.params, Path(args.project) if args.project else None)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    watch(
+        ws,
+        debounce_s=ws.params.schedule.debounce_s,
+        state_file=ServicePaths(ws.project).watcher_state(ws.name),
+        poll=args.poll,
+        stop=stop,
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
