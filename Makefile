@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: help setup demo test test-fast lint format bench data clean lock
+.PHONY: help setup demo test test-fast lint format bench gpu-check gpu-wheels data clean lock
 
 help:
 	@echo "make demo   - set up, materialise the default dataset, run the pipeline once"
@@ -49,6 +49,18 @@ format: $(STAMP)
 bench: data
 	@$(BIN)/python -c "import matplotlib" 2>/dev/null || $(BIN)/python -m pip install -q -c constraints.txt -e ".[bench]"
 	$(BIN)/python -m benchmarks.run_all
+
+# The GPU check runs here on the CPU (every GPU part skipped with its reason) and, as one
+# command, on a lent GPU machine: see benchmarks/gpu_check/__init__.py.
+gpu-check: $(STAMP)
+	$(BIN)/python -m benchmarks.gpu_check --out benchmarks/results/gpu_check
+
+# Python 3.12 wheels of what the GPU machine's image lacks, for the device call to carry.
+gpu-wheels: $(STAMP)
+	grep -v '^#' benchmarks/gpu_check/carry.txt | xargs $(BIN)/python -m pip download -q \
+	  --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+	  --platform manylinux2014_x86_64 -d .whl
 
 clean:
 	rm -rf artifacts registry .flywheel .prefect feedback
