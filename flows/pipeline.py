@@ -211,7 +211,8 @@ def pipeline(
         live = check_production(ws, data_hash)
         if live is not None:
             return _nothing_to_do(ws, data_hash, live)
-    name = str(flow_run.get_name() or "") or "a flow run"
+    # What the UI will call this run (label_run names triggered runs after their data).
+    name = short_hash(data_hash) if data_hash else str(flow_run.get_name() or "")
     with project_lock(
         ws.project,
         what=f"flow run {name} ({FLOW_NAME})",

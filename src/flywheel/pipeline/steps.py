@@ -73,8 +73,9 @@ def record_validated(ws: Workspace, data: DataVersion) -> DataVersion:
 
 def up_to_date(ws: Workspace) -> RunRecord | None:
     """What a run would report without running one, when it would change nothing: the data
-    is the version DVC records, every stage is cached and production is the model the
-    evaluation ranks first. None when anything is left to do (or to check)."""
+    is the version DVC records, every stage is cached and production is one of the
+    evaluation's candidates (the deploy would say the same). None when anything is left
+    to do (or to check)."""
     recorded = dvc.recorded_version(ws.project, ws.layout.data)
     if recorded is None or not ws.layout.evaluation_report.is_file():
         return None
@@ -82,12 +83,13 @@ def up_to_date(ws: Workspace) -> RunRecord | None:
         return None
     registry = Registry(ws.layout.registry)
     production = registry.production()
-    first = ranking(load_evaluation(ws))[0]
-    if production is None or production.sha256 != sha256_file(ws.layout.variant_file(first)):
+    if production is None or not registry.verified(production.version):
+        return None  # nothing live, or a kill cut its check short: the deploy finishes it
+    ranked = ranking(load_evaluation(ws))
+    live = [v for v in ranked if sha256_file(ws.layout.variant_file(v)) == production.sha256]
+    if not live:
         return None
-    if not registry.verified(production.version):
-        return None  # a kill cut its post-promotion check short: the deploy finishes it
-    reason = f"candidate {first} is {production.version}, already in production"
+    reason = f"candidate {live[0]} is {production.version}, already in production"
     return RunRecord.unchanged(ws.name, _version(ws, *recorded), production.version, reason)
 
 

@@ -35,12 +35,17 @@ def _gate_verdicts(deploy: dict[str, Any] | None, report: dict[str, Any]) -> dic
     out = {str(t["variant"]): str(t["verdict"]) for t in deploy.get("trials") or []}
     status, version = deploy.get("status"), deploy.get("version")
     rest = [str(n) for n in report.get("ranking") or [] if n not in out]
-    if status == "unchanged" and rest:
-        # The deploy stops at the first candidate that is production already.
-        out[rest.pop(0)] = f"is production ({version}): nothing to deploy"
+    if status == "unchanged" and not out:
+        # The deploy tries nothing when production is one of this run's candidates.
+        live = deploy.get("variant")
+        if live in rest:
+            rest.remove(live)
+            out[live] = f"is production ({version}): nothing to deploy"
     for name in rest:
-        out[name] = "not tried: ranked below the " + (
-            "production model" if status == "unchanged" else "chosen variant"
+        out[name] = "not tried: " + (
+            "production is one of this run's candidates"
+            if status == "unchanged"
+            else "ranked below the chosen variant"
         )
     if status == "deployed":
         chosen = next((k for k, v in out.items() if v.startswith("chosen")), None)

@@ -13,21 +13,16 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
-
-from flywheel.core.errors import DataChangedError, FlywheelError, GateRejected
-from flywheel.core.faults import fault_point
+from flywheel.core.errors import DataChangedError, GateRejected
 from flywheel.core.provenance import code_version
 from flywheel.core.workspace import Workspace
-from flywheel.families import get_family
 from flywheel.release.gate import GateResult
+from flywheel.release.promotion import Promotion
 from flywheel.release.registry import ModelCard, Registry
-from flywheel.release.registry.card import sha256_file
-from flywheel.release.registry.journal import PENDING
-from flywheel.release.trials import CHOSEN, Model, TestSet, Trial, judge, measure_together
+from flywheel.release.trials import CHOSEN, Trial
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +35,13 @@ class DeployOutcome:
     card: ModelCard | None
     gate: GateResult | None = None
     trials: tuple[Trial, ...] = field(default=())
+    variant: str | None = None  # the run's candidate that is production now
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
             "version": self.version,
+            "variant": self.variant,
             "reason": self.reason,
             "gate": self.gate.as_dict() if self.gate else None,
             "trials": [t.as_dict() for t in self.trials],
@@ -61,6 +58,11 @@ class DeployRefused(GateRejected):
         first = next(t for t in trials if t.result is not None)
         super().__init__(first.result)
 
+    @classmethod
+    def possible(cls, trials: list[Trial]) -> bool:
+        """Whether any candidate was judged (not all skipped as retired)."""
+        return any(t.result is not None for t in trials)
+
 
 def load_evaluation(ws: Workspace) -> dict[str, Any]:
     return dict(json.loads(ws.layout.evaluation_report.read_text()))
@@ -69,12 +71,6 @@ def load_evaluation(ws: Workspace) -> dict[str, Any]:
 def ranking(report: dict[str, Any]) -> list[str]:
     """The deployable candidates best first (reports before the ranking: the winner)."""
     return [str(v) for v in report.get("ranking") or [report["winner"]]]
-
-
-def _comparable(card: ModelCard, ws: Workspace) -> bool:
-    """Production can be scored on this run's test set only if it solves the same task
-    with the same classes in the same order."""
-    return card.task == ws.params.task and tuple(card.labels) == tuple(ws.params.labels)
 
 
 def _card_fields(
@@ -107,131 +103,6 @@ def _card_fields(
     }
 
 
-class _Deploy:
-    """One deploy under the registry lock: the test set read once, on first need."""
-
-    def __init__(self, ws: Workspace, registry: Registry) -> None:
-        self.ws, self.registry = ws, registry
-        self._test: TestSet | None = None
-
-    @property
-    def test(self) -> TestSet:
-        if self._test is None:
-            self._test = TestSet.of(self.ws)
-        return self._test
-
-    def probe_batch(self, spec_path: Any) -> np.ndarray:
-        family = get_family(self.ws.params.task)
-        rows = self.test.instances[: self.ws.params.gate.probe_rows]
-        return family.encode(rows, family.load_spec(spec_path))
-
-    def checked_production(self) -> ModelCard | None:
-        """Production, after finishing a post-promotion check a kill cut short."""
-        registry = self.registry
-        production = registry.production()
-        if production is None or registry.verified(production.version):
-            return production
-        version = production.version
-        log.warning("production %s was never checked after promotion: checking it now", version)
-        self.post_check(version, self.probe_batch(registry.spec_path(version)))
-        return registry.production()
-
-    def post_check(self, version: str, batch: np.ndarray) -> None:
-        """Load production exactly as the server will (via the alias, sha-verified) and
-        probe it; on failure ``version`` is retired and production moves back."""
-        try:
-            _post_promotion_check(self.registry, batch, len(self.ws.params.labels) or 1)
-        except FlywheelError as err:
-            log.error("post-promotion check of %s failed (%s); retiring it", version, err)
-            back = self.registry.retire(version, f"post-promotion check failed: {err}")
-            raise FlywheelError(
-                f"{version} failed its post-promotion check ({err}); production is "
-                f"{back.version if back else 'none'} again"
-            ) from err
-        self.registry.mark_verified(version)
-
-    def trials(
-        self, production: ModelCard | None, ranked: list[str]
-    ) -> tuple[list[Trial], str | None]:
-        """Every candidate ranked above production (all of them when production is not
-        among them), judged in ranking order; and the variant that is production, if any."""
-        layout, registry = self.ws.layout, self.registry
-        live = production.version if production else None
-        slots: list[Trial | tuple[str, str, str | None]] = []
-        at_production = None
-        for variant in ranked:
-            sha = sha256_file(layout.variant_file(variant))
-            known = registry.find(sha)
-            status = registry.status(known.version, live) if known else None
-            if known is not None and status == "production":
-                at_production = variant
-                break
-            if known is not None and status == "retired":
-                why = registry.retired_reason(known.version)
-                why = f"skipped: is {known.version}, retired ({why})"
-                slots.append(Trial(variant, sha, why, None, known.version))
-            else:
-                slots.append((variant, sha, known.version if known else None))
-        todo = [s for s in slots if isinstance(s, tuple)]
-        judged = iter(self._judge(production, todo) if todo else [])
-        return [s if isinstance(s, Trial) else next(judged) for s in slots], at_production
-
-    def _judge(
-        self, production: ModelCard | None, todo: list[tuple[str, str, str | None]]
-    ) -> list[Trial]:
-        layout, registry = self.ws.layout, self.registry
-        models = {v: Model(layout.variant_file(v), layout.preprocessing_spec) for v, _, _ in todo}
-        comparable = production is not None and _comparable(production, self.ws)
-        if production is not None and comparable:
-            version = registry.verify(production.version).version
-            models[_PRODUCTION] = Model(registry.model_path(version), registry.spec_path(version))
-        measures = measure_together(self.ws, models, self.test)
-        reference = None
-        if production is not None and comparable:
-            reference = replace(measures.pop(_PRODUCTION), version=production.version)
-        batch = self.probe_batch(layout.preprocessing_spec)
-        return judge(self.ws, todo, reference, measures, batch)
-
-    def promote(
-        self, trial: Trial, fields: dict[str, Any], production: ModelCard | None
-    ) -> ModelCard:
-        """Register the chosen model (unless the registry holds it already: a promotion a
-        kill interrupted, or an earlier production), promote it and check it."""
-        registry, layout = self.registry, self.ws.layout
-        if trial.version is None:
-            # Written first: a kill from here to the alias move leaves a version the
-            # journal knows was gated, which the next deploy resumes or retires.
-            registry.journal.append(
-                PENDING,
-                registry.next_version(),
-                sha256=trial.sha256,
-                variant=trial.variant,
-                against=production.version if production else None,
-            )
-            card = registry.register(
-                layout.variant_file(trial.variant), layout.preprocessing_spec, fields
-            )
-            fault_point("deploy.before_alias")
-        else:
-            card = registry.verify(trial.version)
-            log.info("resuming %s: the registry holds this model already", card.version)
-        registry.promote(card.version)
-        self.post_check(card.version, self.probe_batch(registry.spec_path(card.version)))
-        return card
-
-    def retire_stranded(self, keep: str | None) -> None:
-        """No version stays registered-but-never-promoted once a later run has decided."""
-        live = self.registry.production_version()
-        for version in self.registry.versions():
-            if version != keep and self.registry.status(version, live) == "stranded":
-                self.registry.retire(
-                    version, "superseded: its promotion was interrupted, and a later run decided"
-                )
-
-
-_PRODUCTION = "production"
-
-
 def _pin(ws: Workspace, data_hash: str) -> None:
     """The data on disk is still the data this run validated and trained on."""
     from flywheel.datasets.hashing import data_hash as current_hash
@@ -254,7 +125,7 @@ def deploy(ws: Workspace, data_hash: str, run: dict[str, Any] | None = None) -> 
     with registry.lock():
         for line in registry.recover():
             log.warning("registry recovered: %s", line)
-        job = _Deploy(ws, registry)
+        job = Promotion(ws, registry)
         production = job.checked_production()
         trials, at_production = job.trials(production, ranking(report))
         chosen = next((t for t in trials if t.verdict == CHOSEN), None)
@@ -262,6 +133,8 @@ def deploy(ws: Workspace, data_hash: str, run: dict[str, Any] | None = None) -> 
             job.retire_stranded(keep=None)
             if at_production is not None and production is not None:
                 return _unchanged(production, at_production, trials)
+            if not DeployRefused.possible(trials):
+                return _all_retired(production, trials)
             raise DeployRefused(tuple(trials), production.version if production else None)
         _pin(ws, data_hash)
         card = job.promote(
@@ -269,30 +142,25 @@ def deploy(ws: Workspace, data_hash: str, run: dict[str, Any] | None = None) -> 
         )
         job.retire_stranded(keep=card.version)
     reason = f"promoted {chosen.variant} as {card.version}"
-    return DeployOutcome("deployed", card.version, reason, card, chosen.result, tuple(trials))
+    return DeployOutcome(
+        "deployed", card.version, reason, card, chosen.result, tuple(trials), chosen.variant
+    )
 
 
 def _unchanged(production: ModelCard, variant: str, trials: list[Trial]) -> DeployOutcome:
     reason = f"candidate {variant} is {production.version}, already in production"
-    if trials:
-        reason += f" ({len(trials)} higher-ranked variant(s) did not pass the gate)"
-    return DeployOutcome("unchanged", production.version, reason, production, None, tuple(trials))
+    return DeployOutcome(
+        "unchanged", production.version, reason, production, None, tuple(trials), variant
+    )
 
 
-def _post_promotion_check(registry: Registry, batch: np.ndarray, num_outputs: int) -> None:
-    """Load production exactly as the server will (via the alias, sha-verified) and probe it."""
-    from flywheel.release.predictor import Predictor
-
-    try:
-        fault_point("deploy.post_check")
-        predictor = Predictor.from_registry(registry)
-        out = predictor.logits(batch)
-    except Exception as err:
-        raise FlywheelError(f"production model failed to load after promotion: {err}") from err
-    if out.shape != (batch.shape[0], num_outputs) or not np.isfinite(out).all():
-        raise FlywheelError(
-            "production model gave non-finite or mis-shaped outputs after promotion"
-        )
+def _all_retired(production: ModelCard | None, trials: list[Trial]) -> DeployOutcome:
+    """Every candidate is a model rolled back (or failed) before: not redeployed, and not
+    a refusal either; production stays what it is."""
+    names = ", ".join(f"{t.variant} ({t.version})" for t in trials)
+    reason = f"every candidate was retired earlier and is not redeployed: {names}"
+    version = production.version if production else None
+    return DeployOutcome("unchanged", version, reason, production, None, tuple(trials))
 
 
 __all__ = ["DeployOutcome", "DeployRefused", "deploy", "load_evaluation", "ranking"]

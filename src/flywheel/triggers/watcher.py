@@ -91,9 +91,12 @@ def watch(
     # import, which would otherwise add to the latency of the first event.
     import prefect.events.clients  # noqa: F401
 
+    from flywheel.core.atomic import sweep_temp
     from flywheel.datasets.hashing import data_hash
     from flywheel.triggers.events import emit_data_changed
 
+    for leftover in sweep_temp(state_file.parent, recursive=False):
+        log.info("removed %s, left by a killed writer", leftover.name)
     folder = ws.layout.data
     schedule = ws.params.schedule
     last, retries = load_last_emitted(state_file)

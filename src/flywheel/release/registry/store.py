@@ -226,14 +226,15 @@ class RegistryStore:
             self.alias_path, json.dumps(payload, indent=2) + "\n", fault="registry.alias_write"
         )
 
-    def promote(self, version: str) -> ModelCard:
-        """Point ``production`` at ``version``; the one it replaces stays for rollback."""
+    def promote(self, version: str, **detail: Any) -> ModelCard:
+        """Point ``production`` at ``version``; the one it replaces stays for rollback.
+        ``detail`` goes into the journal's record of it (the gate's verdict, say)."""
         with self.lock():
             card = self.verify(version)
             alias = self._alias()
             history = [v for v in alias["history"] if v != version] + [version]
             self._write_alias(version, history)
-            self.journal.append(PROMOTED, version, previous=alias["version"])
+            self.journal.append(PROMOTED, version, previous=alias["version"], **detail)
         return card
 
     def mark_verified(self, version: str) -> None:
