@@ -115,7 +115,7 @@ def stage_task(ws: Workspace, stage: str, data: DataVersion) -> dict[str, Any]:
     with artifacts.forwarded_logs(logger):
         result = steps.reproduce(ws, stage, data)
     logger.info(result.output)
-    return {"ran": result.ran, "seconds": result.seconds}
+    return {"ran": result.ran, "seconds": result.seconds, "restored": result.restored}
 
 
 @task(

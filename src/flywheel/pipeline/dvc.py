@@ -49,6 +49,11 @@ class StageRun:
     seconds: float
     output: str
 
+    @property
+    def restored(self) -> bool:
+        """Outputs checked out from DVC's run cache instead of computed."""
+        return "restored from DVC's run cache" in self.output
+
 
 _DVC_LOGGERS = ("dvc", "dvc_objects", "dvc_data")
 
