@@ -153,9 +153,9 @@ def test_kills_around_the_alias_move_keep_the_old_production_then_promote(
     registry = Registry(project / "registry")
     for i in range(10):
         (project / "data" / "3" / f"new-{i:02d}.png").write_bytes(digit_image(3, i))
-    for point in ("deploy.before_alias", "registry.alias_write"):
-        _killed(_run(project, prefect_env, "run", fault=point), point)
-        assert production_gated(registry) == "v0001", point
+    # (A kill inside the alias write is in the first run's chain.)
+    _killed(_run(project, prefect_env, "run", fault="deploy.before_alias"), "before alias")
+    assert production_gated(registry) == "v0001"
     record = _record(_run(project, prefect_env, "run", "--json"))
     # Not 'already registered (and since rolled back)': the stranded version is resumed.
     assert record["deploy"]["status"] == "deployed", record["deploy"]
@@ -281,8 +281,8 @@ def test_a_kill_inside_the_watcher_state_save_announces_again_on_restart(
     from flywheel.triggers.events import DATA_CHANGED
 
     state = ServicePaths(project).watcher_state("default")
-    (project / "data" / "5" / "watched.png").write_bytes(digit_image(5, 40))
-    current = data_hash(project / "data")
+    current = data_hash(project / "data")  # not production's (v0001 is older): news
+    assert Registry(project / "registry").production().data_hash != current  # type: ignore[union-attr]
     api = PrefectApi(prefect_env["PREFECT_API_URL"])
 
     def announced() -> int:
@@ -304,5 +304,4 @@ def test_a_kill_inside_the_watcher_state_save_announces_again_on_restart(
         watcher.terminate()
         watcher.wait(30)
     api.close()
-    _record(_run(project, prefect_env, "run", "--json"))
-    assert leftovers(project) == []
+    assert leftovers(project) == []  # the restarted watcher swept what the killed one left

@@ -4,8 +4,11 @@
 power cut or ``kill -9`` would) when it reaches ``fault_point("name")``; ``name@N`` waits
 for the Nth time; ``name:raise`` raises :class:`FaultInjected` there instead, for the
 failures a kill cannot show (a post-promotion check that fails). Several comma-separated
-entries may be armed at once. With the variable unset, as everywhere but in
-tests/faults/, a point costs one environment lookup.
+entries may be armed at once. ``FLYWHEEL_FAULT_ONCE=<path>`` makes a point fire in one
+process only, whichever reaches it first (it creates ``path``; once that exists, the point
+is inert): a service whose every run inherits the variable loses one run, not all. With
+``FLYWHEEL_FAULT`` unset, as everywhere but in tests/faults/, a point costs one
+environment lookup.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import signal
 from flywheel.core.errors import FlywheelError
 
 ENV = "FLYWHEEL_FAULT"
+ONCE_ENV = "FLYWHEEL_FAULT_ONCE"
 _HITS: dict[str, int] = {}
 
 
@@ -42,8 +46,19 @@ def fault_point(name: str) -> None:
         return
     nth, action = armed
     _HITS[name] = _HITS.get(name, 0) + 1
-    if _HITS[name] != nth:
+    if _HITS[name] != nth or not _first_process():
         return
     if action == "raise":
         raise FaultInjected(f"fault injected at {name}")
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _first_process() -> bool:
+    once = os.environ.get(ONCE_ENV)
+    if not once:
+        return True
+    try:
+        os.close(os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True

@@ -55,9 +55,14 @@ class Promotion:
         production = registry.production()
         if production is None or registry.verified(production.version):
             return production
+        if not _comparable(production, self.ws):
+            return production  # no rows of this run fit it; this run's candidate replaces it
         version = production.version
         log.warning("production %s was never checked after promotion: checking it now", version)
-        self.post_check(version, self.probe_batch(registry.spec_path(version)))
+        try:
+            self.post_check(version, self.probe_batch(registry.spec_path(version)))
+        except FlywheelError as err:
+            log.error("%s", err)  # retired; the run goes on against what is production now
         return registry.production()
 
     def post_check(self, version: str, batch: np.ndarray) -> None:

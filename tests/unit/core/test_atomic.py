@@ -80,3 +80,14 @@ def test_a_kill_inside_an_atomic_write_leaves_the_old_file_and_a_sweepable_temp(
     (leftover,) = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     assert leftover.read_text() == "new\n"
     assert sweep_temp(tmp_path) == [leftover]
+
+
+def test_a_once_fault_fires_in_one_process_only(tmp_path: Path) -> None:
+    code = "from flywheel.core.faults import fault_point; fault_point('p'); print('alive')"
+    env = {**os.environ, ENV: "p", "FLYWHEEL_FAULT_ONCE": str(tmp_path / "fired")}
+    runs = [
+        subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+        for _ in range(2)
+    ]
+    assert [r.returncode for r in runs] == [-9, 0]
+    assert runs[1].stdout.strip() == "alive"
