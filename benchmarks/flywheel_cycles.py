@@ -27,12 +27,30 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.trigger_latency import PROFILES, make_project, new_images
+from benchmarks.trigger_latency import PROFILES, make_project
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "flywheel_cycles.json"
 CYCLE_TIMEOUT_S = 1800.0
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+
+
+def new_images(data: Path, label: int, cycle: int, count: int = 10) -> None:
+    """``count`` digits of ``label`` never seen before: real images of that class, each
+    shifted by 1..7 pixels (a shift of 8 would give back the original, which the suite
+    rejects as a duplicate), distinct across cycles."""
+    import numpy as np
+
+    from flywheel.datasets.digits import digits_images
+    from flywheel.datasets.png import encode_png
+
+    pixels, labels = digits_images()
+    images = pixels[labels == label]
+    for i in range(count):
+        k = cycle * count + i
+        shift = 1 + (k // len(images)) % 7
+        shifted = np.roll(images[k % len(images)], shift, axis=k % 2)
+        (data / str(label) / f"cycle-{cycle}-{i:02d}.png").write_bytes(encode_png(shifted))
 
 
 def _run(cmd: list[str], cwd: Path, env: dict[str, str]) -> None:
@@ -66,7 +84,7 @@ def cycle(project: Path, api: Any, deployment_id: str, n: int, label: int) -> di
 
     registry = Registry(project / "registry")
     before = registry.production_version()
-    new_images(project / "data", label, tag=100 + n)
+    new_images(project / "data", label, n)
     changed = time.time()
     current = data_hash(project / "data")
     deadline = time.monotonic() + CYCLE_TIMEOUT_S
@@ -76,6 +94,9 @@ def cycle(project: Path, api: Any, deployment_id: str, n: int, label: int) -> di
         time.sleep(0.2)
     promoted, run = found
     seconds = round(time.time() - changed, 1)
+    while run is not None and (run.get("state") or {}).get("type") not in TERMINAL:
+        time.sleep(0.5)  # the alias moved; the run still publishes its summary
+        run = _run_of(api, deployment_id, current)
     card = registry.production()
     state = (run or {}).get("state") or {}
     return {
