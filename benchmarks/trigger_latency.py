@@ -81,7 +81,7 @@ def make_project(root: Path, overrides: dict[str, dict[str, Any]]) -> None:
     raw = yaml.safe_load((PROJECT / "params.yaml").read_text())
     for section, values in overrides.items():
         raw.setdefault(section, {}).update(values)
-    raw["paths"]["code"] = str(PROJECT / "src" / "flywheel")
+    raw.setdefault("paths", {})["code"] = str(PROJECT / "src" / "flywheel")
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     init_repository(root, author="bench")
     materialise_digits(root / "data")

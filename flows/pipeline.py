@@ -1,6 +1,7 @@
 """The retrain pipeline as a Prefect flow.
 
-snapshot data -> one task per DVC stage -> gate and deploy -> summary artifacts.
+lock the project -> prepare -> snapshot data -> one task per DVC stage (validate, then the
+validated data recorded in data.dvc) -> gate and deploy -> summary artifacts.
 Stage tasks retry only on transient failures (a busy DVC lock); a failing stage is
 deterministic, so retrying it would only repeat the error. Each stage runs in this process
 through DVC's API (see flywheel.pipeline.dvc.reproduce): torch and Lightning load once per run.
@@ -50,6 +51,16 @@ def check_production(ws: Workspace, data_hash: str) -> str | None:
     return card.version
 
 
+@task(name="prepare", cache_policy=NO_CACHE)
+def prepare(ws: Workspace) -> list[str]:
+    """Repair what an interrupted run left (see flywheel.pipeline.steps.prepare)."""
+    from flywheel.pipeline import steps
+
+    done = steps.prepare(ws)
+    get_run_logger().info("recovered: %s", "; ".join(done) if done else "nothing to recover")
+    return done
+
+
 @task(
     name="snapshot-data",
     cache_policy=NO_CACHE,
@@ -61,7 +72,16 @@ def snapshot_data(ws: Workspace) -> DataVersion:
     from flywheel.pipeline import steps
 
     version = steps.snapshot(ws)
-    get_run_logger().info("data %s (%s)", version.hash, version.dvc_file or "not DVC-tracked")
+    get_run_logger().info("data %s: the version this run validates and trains on", version.hash)
+    return version
+
+
+@task(name="record-data", cache_policy=NO_CACHE)
+def record_data(ws: Workspace, data: DataVersion) -> DataVersion:
+    from flywheel.pipeline import steps
+
+    version = steps.record_validated(ws, data)
+    get_run_logger().info("data %s validated: recorded in %s", data.short, version.dvc_file)
     return version
 
 
@@ -88,14 +108,14 @@ def plan(ws: Workspace) -> set[str]:
     retry_delay_seconds=3,
     retry_condition_fn=_transient,
 )
-def stage_task(ws: Workspace, stage: str) -> dict[str, Any]:
+def stage_task(ws: Workspace, stage: str, data: DataVersion) -> dict[str, Any]:
     from flywheel.pipeline import steps
 
     logger = get_run_logger()
     with artifacts.forwarded_logs(logger):
-        result = steps.reproduce(ws, stage)
+        result = steps.reproduce(ws, stage, data)
     logger.info(result.output)
-    return {"ran": result.ran, "seconds": result.seconds}
+    return {"ran": result.ran, "seconds": result.seconds, "restored": result.restored}
 
 
 @task(
@@ -106,43 +126,55 @@ def stage_task(ws: Workspace, stage: str) -> dict[str, Any]:
     retry_condition_fn=_transient,
 )
 def gate_and_deploy(ws: Workspace, data: DataVersion) -> dict[str, Any]:
-    from flywheel.release.deploy import deploy
+    """The deploy's outcome; a refusal by the gate is an outcome, not a failure."""
+    from flywheel.pipeline.summary import refusal
+    from flywheel.release.deploy import DeployRefused, deploy
 
     run = {
         "flow_run_id": str(flow_run.get_id() or ""),
         "flow_run_name": str(flow_run.get_name() or ""),
     }
-    outcome = deploy(ws, data.hash, run)
-    get_run_logger().info("%s: %s", outcome.status, outcome.reason)
-    return outcome.as_dict()
+    try:
+        outcome = deploy(ws, data.hash, run).as_dict()
+    except DeployRefused as refused:
+        outcome = refusal(refused)
+    get_run_logger().info("%s: %s", outcome["status"], outcome["reason"])
+    return outcome
 
 
-def _run_stages(ws: Workspace, changed: set[str], stages: dict[str, dict[str, Any]]) -> None:
-    """Fill ``stages`` as they finish, so a failure still reports the ones before it."""
+def _run_stages(
+    ws: Workspace, changed: set[str], record: RunRecord, data: DataVersion
+) -> DataVersion:
+    """Fill ``record.stages`` as they finish, so a failure still reports the ones before
+    it; returns the data version once validated and recorded."""
     from flywheel.stages import NAMES
 
+    stages = record.stages
     for stage in NAMES:
         if not changed:
             # An empty plan means every stage is cached; otherwise DVC decides stage by stage.
             stages[stage] = {"ran": False, "seconds": 0.0}
         elif stage == "validate":
             try:
-                stages[stage] = stage_task(ws, stage)
+                stages[stage] = stage_task(ws, stage, data)
             finally:
                 artifacts.link_data_docs(ws)  # the docs explain a failure best
         elif stage == "train":
             with artifacts.training_progress() as progress:
-                stages[stage] = stage_task(ws, stage)
+                stages[stage] = stage_task(ws, stage, data)
             if not stages[stage]["ran"]:
                 artifacts.training_cached(progress)
         else:
-            stages[stage] = stage_task(ws, stage)
+            stages[stage] = stage_task(ws, stage, data)
+        if stage == "validate":
+            data = record.data = record_data(ws, data)
+    return data
 
 
 def _publish(ws: Workspace, record: RunRecord, with_variants: bool) -> None:
     from flywheel.pipeline.summary import summary_markdown, variant_rows
 
-    rows = variant_rows(ws) if with_variants else []
+    rows = variant_rows(ws, record.deploy) if with_variants else []
     artifacts.publish(summary_markdown(record, rows), rows)
 
 
@@ -163,13 +195,14 @@ def pipeline(
     data_hash: str | None = None,
     dataset: str | None = None,
     trigger: str = "manual",
-) -> dict[str, Any]:
+) -> Any:
     """``data_hash`` and ``dataset`` come from a ``flywheel.data.changed`` event; ``trigger``
-    says what started the run (manual, event, schedule)."""
+    says what started the run (manual, event, schedule). Ends deployed, nothing to do,
+    refused by the gate (a Completed state named Refused, the checks in the summary) or
+    failed with a typed reason."""
     from pathlib import Path
 
-    from flywheel.pipeline.record import RunRecord
-    from flywheel.pipeline.summary import failure_reason, record_json
+    from flywheel.pipeline.lock import project_lock
 
     ws = open_workspace(params_file, Path(project) if project else None)
     dataset = dataset or dataset_name(ws)
@@ -178,12 +211,31 @@ def pipeline(
         live = check_production(ws, data_hash)
         if live is not None:
             return _nothing_to_do(ws, data_hash, live)
+    # What the UI will call this run (label_run names triggered runs after their data).
+    name = short_hash(data_hash) if data_hash else str(flow_run.get_name() or "")
+    with project_lock(
+        ws.project,
+        what=f"flow run {name} ({FLOW_NAME})",
+        trigger=trigger,
+        wait_s=ws.params.schedule.wait_for_run_s,
+        on_wait=get_run_logger().warning,
+    ):
+        return _locked_run(ws, data_hash, dataset, trigger)
+
+
+def _locked_run(ws: Workspace, data_hash: str | None, dataset: str, trigger: str) -> Any:
+    from prefect.states import Completed
+
+    from flywheel.pipeline.record import RunRecord
+    from flywheel.pipeline.summary import failure_reason, record_json
+
+    prepare(ws)
     data = snapshot_data(ws)
     if data.hash != data_hash:
         artifacts.label_run(data.hash, dataset, trigger)
     record = RunRecord(workspace=ws.name, data=data)
     try:
-        _run_stages(ws, plan(ws), record.stages)
+        data = _run_stages(ws, plan(ws), record, data)
         record.deploy = gate_and_deploy(ws, data)
     except Exception as err:
         record.status = f"failed: {failure_reason(err)}"
@@ -194,4 +246,8 @@ def pipeline(
         raise
     record.status = "nothing to do" if record.nothing_to_do else record.deploy["status"]
     _publish(ws, record, with_variants=True)
-    return {"record": record_json(record)}
+    result = {"record": record_json(record)}
+    if record.status == "refused":
+        # A normal outcome, not a crash: the UI shows a completed run named Refused.
+        return Completed(name="Refused", message=record.deploy["reason"], data=result)
+    return result

@@ -129,3 +129,53 @@ def _never_called() -> Callable[[], None]:
         raise AssertionError("the body ran while another process held the repository")
 
     return body
+
+
+KILLED_REPRO = """\
+import sys
+from pathlib import Path
+from flywheel.pipeline import dvc
+def body():
+    Path("output.txt").write_text(Path("input.txt").read_text() * 2)
+dvc.reproduce(Path(sys.argv[1]), "double", body)
+"""
+
+
+def test_a_kill_inside_the_dvc_lock_write_keeps_the_lock_readable(repo: Path) -> None:
+    """DVC writes dvc.lock in place; through flywheel it is written atomically, so a kill
+    in the middle leaves the previous lock, and the next run restores from the run cache."""
+    import os
+
+    from flywheel.core.faults import ENV
+
+    dvc_ops.reproduce(repo, "double", Body())
+    lock = (repo / "dvc.lock").read_text()
+    (repo / "input.txt").write_text("xyz")
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_REPRO, str(repo)],
+        env={**os.environ, ENV: "dvcfile.dvc.lock"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert killed.returncode == -9, killed.stderr
+    assert (repo / "dvc.lock").read_text() == lock
+    body = Body()
+    again = dvc_ops.reproduce(repo, "double", body)
+    assert again.restored and body.calls == 0
+    assert json.loads(_dvc(repo, "status", "--json").stdout) == {}
+
+
+def test_a_pinned_input_that_changed_records_nothing(repo: Path) -> None:
+    from flywheel.core.errors import DataChangedError
+
+    dvc_ops.reproduce(repo, "double", Body())
+    pinned = {repo / "input.txt": dvc_ops.data_hash(repo / "input.txt")}
+    lock = (repo / "dvc.lock").read_text()
+    (repo / "input.txt").write_text("changed after the snapshot")
+    with pytest.raises(DataChangedError, match="changed during the run"):
+        dvc_ops.reproduce(repo, "double", Body(), pinned)
+    assert (repo / "dvc.lock").read_text() == lock  # neither dvc.lock nor the run cache
+    body = Body()
+    dvc_ops.reproduce(repo, "double", body)
+    assert body.calls == 1

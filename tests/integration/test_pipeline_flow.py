@@ -1,4 +1,4 @@
-"""The real flow in a temporary DVC repository: deploy, idempotent rerun, bad data."""
+"""The real flow in a temporary DVC repository: deploy, idempotent rerun, bad data, refusal."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+from tests.integration.service_helpers import digit_image
 
 from flywheel.core.errors import DataValidationError
 from flywheel.datasets.png import encode_png
@@ -17,12 +20,13 @@ from flywheel.release.registry import Registry
 pytestmark = [pytest.mark.slow]
 
 
-def _run_flow(project: Path) -> dict:
+def _run_flow(project: Path, return_state: bool = False) -> Any:
     from flows.pipeline import pipeline
 
-    return json.loads(
-        pipeline(params_file=str(project / "params.yaml"), project=str(project))["record"]
+    run = pipeline(
+        params_file=str(project / "params.yaml"), project=str(project), return_state=return_state
     )
+    return run if return_state else json.loads(run["record"])
 
 
 def test_deploy_rerun_and_bad_data(dvc_project, prefect_backend) -> None:
@@ -68,6 +72,26 @@ def test_deploy_rerun_and_bad_data(dvc_project, prefect_backend) -> None:
     quarantine = (project / "artifacts" / "validation" / "quarantine.csv").read_text()
     assert "3/corrupt.png" in quarantine
     assert Predictor.from_registry(registry).predict_files([sample]) == before
+    assert card.data_hash in (project / "data.dvc").read_text()  # only validated data
+
+    # Good new data, but a gate no candidate can pass: a normal outcome, not a crash.
+    (project / "data" / "3" / "corrupt.png").unlink()
+    for i in range(10):
+        (project / "data" / "3" / f"new-{i}.png").write_bytes(digit_image(3, i))
+    raw = yaml.safe_load((project / "params.yaml").read_text())
+    raw["gate"]["min_accuracy"] = 0.9999
+    (project / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    state = _run_flow(project, return_state=True)
+    assert state.type.value == "COMPLETED" and state.name == "Refused", state
+    refused = json.loads(state.result()["record"])
+    assert refused["status"] == "refused"
+    assert "no candidate passed the gate" in refused["deploy"]["reason"]
+    trials = [t for t in refused["deploy"]["trials"] if t["result"]]
+    assert trials and all(
+        "min_accuracy" in [c["name"] for c in t["result"]["checks"] if not c["passed"]]
+        for t in trials
+    )
+    assert registry.production_version() == "v0001" and registry.versions() == ["v0001"]
 
 
 def test_cli_run_reports_nothing_to_do(dvc_project, tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from flywheel.core.errors import (
     FlywheelError,
     GateRejected,
     InputError,
+    TransientError,
 )
 
 if TYPE_CHECKING:
@@ -31,11 +32,13 @@ ParamsOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
-# Documented in the README: 2 bad params, 3 data validation failed, 4 gate rejected.
+# Documented in the README: 2 bad params, 3 data validation failed, 4 gate rejected,
+# 5 try again (another run holds the project, or the data changed during the run).
 EXIT_CODES: dict[type[FlywheelError], int] = {
     ConfigError: 2,
     DataValidationError: 3,
     GateRejected: 4,
+    TransientError: 5,
 }
 VERBOSE = {"on": False}
 F = TypeVar("F", bound=Callable[..., Any])

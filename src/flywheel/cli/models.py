@@ -8,7 +8,31 @@ from typing import Annotated, Any
 
 import typer
 
-from flywheel.cli.common import JsonOpt, ParamsOpt, handled, workspace
+from flywheel.cli.common import JsonOpt, ParamsOpt, fail, handled, workspace
+
+
+def _listing(registry: Any) -> tuple[str | None, list[dict[str, Any]], list[str]]:
+    """Production, one entry per version (its card, or why it cannot be read, and where
+    it stands), and the registry's problems, each with its fix."""
+    from flywheel.core.errors import RegistryError
+
+    problems: list[str] = []
+    try:
+        production = registry.production_version()
+    except RegistryError as err:
+        production, problems = None, [str(err)]
+    entries: list[dict[str, Any]] = []
+    for version in registry.versions():
+        try:
+            card = registry.card(version)
+        except RegistryError as err:
+            problems.append(str(err))
+            entries.append({"version": version, "card": None, "status": "unreadable"})
+            continue
+        entries.append(
+            {"version": version, "card": card, "status": registry.status(version, production)}
+        )
+    return production, entries, problems
 
 
 @handled
@@ -17,21 +41,41 @@ def models(params: ParamsOpt = None, as_json: JsonOpt = False) -> None:
     from flywheel.release.registry import Registry
 
     registry = Registry(workspace(params).layout.registry)
-    cards = registry.cards()
-    production = registry.production_version()
+    production, entries, problems = _listing(registry)
     if as_json:
-        payload = {"production": production, "versions": [c.model_dump(mode="json") for c in cards]}
-        typer.echo(json.dumps(payload, indent=2))
-        return
-    if not cards:
-        typer.echo("no models registered yet")
-    for c in cards:
-        mark = "*" if c.version == production else " "
-        metric = str(c.params.get("gate", {}).get("metric", "accuracy"))
+        versions = [
+            {
+                **(e["card"].model_dump(mode="json") if e["card"] else {"version": e["version"]}),
+                "status": e["status"],
+            }
+            for e in entries
+        ]
         typer.echo(
-            f"{mark} {c.version}  {c.created_at}  {c.variant:<12} {metric}={c.metrics[metric]:.4f}"
-            f"  {c.size_bytes / 1024:.1f} KB  data={c.data_hash[:8]}"
+            json.dumps(
+                {"production": production, "versions": versions, "problems": problems}, indent=2
+            )
         )
+    else:
+        if not entries:
+            typer.echo("no models registered yet")
+        for e in entries:
+            typer.echo(_line(e, production))
+    if problems:
+        raise fail("; ".join(problems), 1)
+
+
+def _line(entry: dict[str, Any], production: str | None) -> str:
+    card = entry["card"]
+    if card is None:
+        return f"  {entry['version']}  (card unreadable: see below)"
+    mark = "*" if card.version == production else " "
+    metric = str(card.params.get("gate", {}).get("metric", "accuracy"))
+    score = card.metrics.get(metric, float("nan"))
+    status = "" if entry["status"] in ("production", "superseded") else f"  [{entry['status']}]"
+    return (
+        f"{mark} {card.version}  {card.created_at}  {card.variant:<12} {metric}={score:.4f}"
+        f"  {card.size_bytes / 1024:.1f} KB  data={card.data_hash[:8]}{status}"
+    )
 
 
 def _read_instances(family: Any, paths: list[Path]) -> tuple[list[str], list[object]]:
@@ -71,7 +115,8 @@ def predict(
 
 @handled
 def rollback(params: ParamsOpt = None) -> None:
-    """Move production back to the version it pointed at before."""
+    """Move production back to the version it pointed at before (with a corrupt
+    production.json: to the last good version the registry's journal names)."""
     from flywheel.release.registry import Registry
 
     card = Registry(workspace(params).layout.registry).rollback()

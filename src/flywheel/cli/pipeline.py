@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, cast
 
 import typer
 
@@ -32,16 +32,24 @@ def run(params: ParamsOpt = None, as_json: JsonOpt = False) -> None:
     # Without a Prefect server of the user's, a run that would change nothing is answered
     # here, like `make`, rather than after starting an ephemeral Prefect server.
     done = None if os.environ.get("PREFECT_API_URL") else steps.up_to_date(ws)
+    result: dict[str, Any]
     if done is not None:
         result = {"record": record_json(done)}
     else:
         _prefect_env(ws.project)
         from flows.pipeline import pipeline
 
-        result = pipeline(params_file=str(ws.params_file), project=str(ws.project))
+        # A refused run returns its record too (as the data of a Completed "Refused" state).
+        result = cast(
+            "dict[str, Any]",
+            pipeline(params_file=str(ws.params_file), project=str(ws.project)),
+        )
     record = json.loads(result["record"])
-    record["variants"] = variant_rows(ws)
+    record["variants"] = variant_rows(ws, record.get("deploy"))
     typer.echo(json.dumps(record, indent=2) if as_json else run_text(record))
+    if record["status"] == "refused":
+        # A refusal is an outcome, not a crash, but scripts must be able to tell it apart.
+        raise fail(f"gate refused every candidate: {record['deploy']['reason']}", 4)
 
 
 @handled

@@ -55,3 +55,17 @@ class RegistryError(FlywheelError):
 
 class IntegrityError(RegistryError):
     """A model file does not match the sha256 recorded on its card: it is never served."""
+
+
+class TransientError(FlywheelError):
+    """Worth trying again: the same run may succeed a moment later, with nothing fixed."""
+
+
+class DataChangedError(TransientError):
+    """The data changed while a run used it: what was validated is not what would train
+    or ship, so the run stops (the watcher announces the new content anyway)."""
+
+
+class ProjectBusy(TransientError):
+    """Another run of the same project holds it (runs never overlap) and did not finish
+    within ``schedule.wait_for_run_s``; the message names that run."""

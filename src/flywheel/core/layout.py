@@ -27,6 +27,8 @@ class Layout:
     registry: Path
     expectations: Path
     data: Path
+    # Where the server keeps feedback (data.feedback_inbox); None in layouts built by hand.
+    feedback_inbox: Path | None = None
 
     @classmethod
     def from_params(cls, params: Params, root: Path | str = ".") -> Layout:
@@ -41,11 +43,17 @@ class Layout:
             registry=under_root(params.paths.registry),
             expectations=under_root(params.paths.expectations),
             data=under_root(params.data.path),
+            feedback_inbox=under_root(params.data.feedback_inbox),
         )
 
     @staticmethod
     def resolved_name() -> str:
         return RESOLVED_FILE
+
+    @staticmethod
+    def run_lock(project: Path) -> Path:
+        """The project's one-writer lock (every workspace of the project shares it)."""
+        return project / ".flywheel" / "run.lock"
 
     @property
     def resolved_params(self) -> Path:

@@ -196,6 +196,10 @@ class EvaluateConfig(_Section):
     # An ONNX Runtime optimisation level replaces the default only when faster by more
     # than this share (a smaller gap is timing noise).
     level_tolerance: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.03
+    # Two variants' batch-1 p50s closer than their measured noise (the spread of the
+    # per-round medians), and never closer than this share, are a tie: the smaller file
+    # wins. A few rounds understate the noise of a shared machine, hence the floor.
+    latency_noise_floor: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.05
 
 
 MetricName = Literal["accuracy", "r2", "rmse", "mae"]
@@ -232,12 +236,23 @@ class ServeConfig(_Section):
     # of queueing into timeouts (back-pressure a load balancer or client can act on).
     max_queued_rows: PositiveInt = 4096
     poll_interval_s: Annotated[float, Field(gt=0.0)] = 1.0
+    # A production version the server refused (it failed to load, e.g. out of memory) is
+    # retried after a doubling back-off, from poll_interval_s up to this many seconds.
+    reload_retry_max_s: Annotated[float, Field(gt=0.0)] = 60.0
 
 
 class ScheduleConfig(_Section):
     cron: str = ""
     timezone: str = "UTC"
     debounce_s: Annotated[float, Field(ge=0.0)] = 5.0
+    # Runs of one project never overlap, whatever started them (CLI, event, cron): a run
+    # waits this long for the one holding the project, then is refused naming it.
+    wait_for_run_s: Annotated[float, Field(ge=0.0)] = 900.0
+    # The watcher looks this often whether the run of the data it announced last crashed
+    # (killed, or cancelled before it started), and then announces it again, at most
+    # max_crash_retries times; a run that failed is never retried for the same data.
+    recheck_s: Annotated[float, Field(gt=0.0)] = 30.0
+    max_crash_retries: Annotated[int, Field(ge=0)] = 3
 
 
 class PathsConfig(_Section):

@@ -77,22 +77,27 @@ class TimingPlan:
 
 
 def _warm_up(
-    runners: Mapping[str, Runner], singles: list[np.ndarray], big: np.ndarray | None, warmup: int
+    runners: Mapping[str, Runner],
+    singles: Mapping[str, list[np.ndarray]],
+    big: Mapping[str, np.ndarray] | None,
+    warmup: int,
 ) -> None:
-    for run in runners.values():
-        time_calls(run, singles, warmup)
+    for name, run in runners.items():
+        time_calls(run, singles[name], warmup)
         if big is not None:
-            time_calls(run, [big], max(1, warmup // 10))
+            time_calls(run, [big[name]], max(1, warmup // 10))
 
 
 def time_interleaved(
-    runners: Mapping[str, Runner], x: np.ndarray, plan: TimingPlan
+    runners: Mapping[str, Runner], x: np.ndarray | Mapping[str, np.ndarray], plan: TimingPlan
 ) -> dict[str, Samples]:
     """Batch-1 and full-batch call times of every runner, taken in interleaved rounds;
-    ``plan.batch_runs=0`` times batch 1 alone."""
-    singles = single_rows(x)
-    big = full_batch(x, plan.batch) if plan.batch_runs > 0 else None
+    ``plan.batch_runs=0`` times batch 1 alone. ``x`` is one input for all, or one per
+    runner (the same rows encoded for each model's own preprocessing)."""
     names = list(runners)
+    inputs = {n: x for n in names} if isinstance(x, np.ndarray) else {n: x[n] for n in names}
+    singles = {n: single_rows(inputs[n]) for n in names}
+    big = {n: full_batch(inputs[n], plan.batch) for n in names} if plan.batch_runs > 0 else None
     _warm_up(runners, singles, big, plan.warmup)
     samples = {n: Samples() for n in names}
     lat_plan = split_runs(plan.latency_runs, plan.rounds)
@@ -102,10 +107,10 @@ def time_interleaved(
         for name in order:
             if r < len(lat_plan):
                 samples[name].latency_ms.append(
-                    time_calls(runners[name], singles, lat_plan[r], sum(lat_plan[:r]))
+                    time_calls(runners[name], singles[name], lat_plan[r], sum(lat_plan[:r]))
                 )
             if big is not None and r < len(tp_plan):
-                samples[name].batch_ms.append(time_calls(runners[name], [big], tp_plan[r]))
+                samples[name].batch_ms.append(time_calls(runners[name], [big[name]], tp_plan[r]))
     return samples
 
 

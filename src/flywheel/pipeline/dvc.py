@@ -18,15 +18,18 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from flywheel.core.errors import FlywheelError
+from flywheel.core.atomic import atomic_write_bytes
+from flywheel.core.errors import DataChangedError, FlywheelError
+from flywheel.core.faults import fault_point
 from flywheel.datasets.hashing import data_hash
+from flywheel.pipeline.dvcfiles import install_atomic_writes
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -45,6 +48,11 @@ class StageRun:
     ran: bool
     seconds: float
     output: str
+
+    @property
+    def restored(self) -> bool:
+        """Outputs checked out from DVC's run cache instead of computed."""
+        return "restored from DVC's run cache" in self.output
 
 
 _DVC_LOGGERS = ("dvc", "dvc_objects", "dvc_data")
@@ -76,6 +84,7 @@ def open_repo(root: Path) -> Iterator[Repo]:
     resolves targets against it, as the CLI run there would); a lock held by another process
     becomes :class:`DvcBusy`."""
     _adopt_dvc_logging()
+    install_atomic_writes()
     from dvc.lock import LockError
     from dvc.repo import Repo
 
@@ -109,26 +118,46 @@ def _inside(path: Path, folder: Path) -> bool:
     return True
 
 
-def snapshot_data(project: Path, data: Path) -> tuple[str, Path | None]:
-    """Version the dataset with ``dvc add`` when it lives in the project; returns its hash
-    and the ``.dvc`` file that records it (None for data outside the project)."""
-    recorded = recorded_version(project, data)
-    if recorded is not None:
-        return recorded  # recorded and cached already: skip dvc add's re-hashing
-    rel = os.path.relpath(data.resolve(), project)
+def dvc_file_of(project: Path, data: Path) -> Path | None:
+    """The ``.dvc`` file that records ``data``, or None for data outside the project."""
+    if not _inside(data, project):
+        return None
+    return project / f"{os.path.relpath(data.resolve(), project)}.dvc"
+
+
+def record_data(project: Path, data: Path, validated: str) -> Path | None:
+    """Record ``data`` with ``dvc add`` once it passed validation as ``validated`` (its
+    hash); returns the ``.dvc`` file (None for data outside the project). If the folder
+    changed since, the ``.dvc`` file keeps what it recorded before and the run stops:
+    a ``.dvc`` file only ever records validated data."""
+    dvc_file = dvc_file_of(project, data)
+    if dvc_file is None:
+        log.warning("%s is outside the project: hashed but not versioned by DVC", data)
+        return None
+    if recorded_version(project, data) == (validated, dvc_file):
+        return dvc_file  # recorded and cached already: skip dvc add's re-hashing
+    before = dvc_file.read_bytes() if dvc_file.is_file() else None
     with open_repo(project) as repo:
-        repo.add(rel)
-    dvc_file = project / f"{rel}.dvc"
-    return recorded_hash(dvc_file), dvc_file
+        repo.add(os.path.relpath(data.resolve(), project))
+    recorded = recorded_hash(dvc_file)
+    if recorded != validated:
+        if before is None:
+            dvc_file.unlink()
+        else:
+            atomic_write_bytes(dvc_file, before)
+        raise DataChangedError(
+            f"{data} changed after it was validated ({validated[:8]}, now {str(recorded)[:8]}); "
+            f"{dvc_file.name} is unchanged: run again"
+        )
+    return dvc_file
 
 
 def recorded_version(project: Path, data: Path) -> tuple[str, Path | None] | None:
     """The data's hash and ``.dvc`` file when DVC already records and caches exactly this
     content, else None; data outside the project has nothing to record, only a hash."""
-    if not _inside(data, project):
-        log.warning("%s is outside the project: hashed but not versioned by DVC", data)
+    dvc_file = dvc_file_of(project, data)
+    if dvc_file is None:
         return data_hash(data), None
-    dvc_file = project / f"{os.path.relpath(data.resolve(), project)}.dvc"
     current = data_hash(data)
     if dvc_file.is_file() and recorded_hash(dvc_file) == current and _cached(project, current):
         return current, dvc_file
@@ -141,9 +170,12 @@ def _cached(project: Path, md5: str) -> bool:
         return Path(repo.cache.local.oid_to_path(md5)).is_file()
 
 
-def recorded_hash(dvc_file: Path) -> str:
-    meta = yaml.safe_load(dvc_file.read_text())
-    return str(meta["outs"][0]["md5"])
+def recorded_hash(dvc_file: Path) -> str | None:
+    """The hash a ``.dvc`` file records; None when it is unreadable (see dvcfiles.repair)."""
+    try:
+        return str(yaml.safe_load(dvc_file.read_text())["outs"][0]["md5"])
+    except (OSError, yaml.YAMLError, KeyError, IndexError, TypeError):
+        return None
 
 
 def changed_stages(workspace: Path) -> set[str]:
@@ -183,8 +215,26 @@ def _restore_or_run(stage: Stage, body: Callable[[], Any]) -> str:
     return "ran"
 
 
-def reproduce(workspace: Path, stage: str, body: Callable[[], Any]) -> StageRun:
-    """``dvc repro --single-item dvc.yaml:<stage>`` with ``body`` as the stage's command."""
+def _check_pins(stage: Stage, pins: Mapping[Path, str]) -> None:
+    """Every pinned dependency of ``stage`` has the hash the run pinned: the one DVC is
+    about to record in ``dvc.lock`` (or recorded already, for a stage it skips)."""
+    wanted = {str(Path(p).resolve()): h for p, h in pins.items()}
+    for dep in stage.deps:
+        pinned = wanted.get(str(Path(dep.fs_path).resolve()))
+        actual = dep.hash_info.value if dep.hash_info else None
+        if pinned is not None and actual != pinned:
+            raise DataChangedError(
+                f"{dep.def_path} changed during the run (snapshot {pinned[:8]}, now "
+                f"{str(actual)[:8]}); stage {stage.addressing} is not recorded: run again"
+            )
+
+
+def reproduce(
+    workspace: Path, stage: str, body: Callable[[], Any], pins: Mapping[Path, str] | None = None
+) -> StageRun:
+    """``dvc repro --single-item dvc.yaml:<stage>`` with ``body`` as the stage's command.
+    ``pins`` (path -> hash) are inputs that must be exactly the run's snapshot: if one
+    changed, the stage fails before ``dvc.lock`` or the run cache can record it."""
     from dvc.repo import lock_repo
     from dvc.stage.decorators import rwlocked
 
@@ -192,15 +242,30 @@ def reproduce(workspace: Path, stage: str, body: Callable[[], Any]) -> StageRun:
     with open_repo(workspace) as repo, lock_repo(repo):
         target = repo.stage.get_target(f"dvc.yaml:{stage}")
         if not target.changed():
+            _check_pins(target, pins or {})
             return StageRun(stage, False, _since(start), f"Stage '{stage}' didn't change, skipping")
         # DVC's per-path read/write locks on deps and outs, as `dvc repro` takes them.
         how = rwlocked(read=["deps"], write=["outs"])(_restore_or_run)(target, body)
-        uncached = any(not o.use_cache for o in target.outs if not (o.is_metric or o.is_plot))
-        target.save(run_cache=not uncached)
+        fault_point(f"stage.{stage}")
+        target.save(run_cache=False)
+        _check_pins(target, pins or {})
+        if all(o.use_cache for o in target.outs if not (o.is_metric or o.is_plot)):
+            repo.stage_cache.save(target)
         target.commit()
         target.dump(update_pipeline=False)
     log.info("stage %s %s", stage, how)
     return StageRun(stage, True, _since(start), f"Stage '{stage}' {how}; dvc.lock updated")
+
+
+def sweep_cache_temp(project: Path) -> list[Path]:
+    """Partial cache files a killed ``dvc add`` or commit left (``<token>.tmp`` beside the
+    objects); under DVC's repository lock no other DVC process is writing them."""
+    from dvc.repo import lock_repo
+
+    from flywheel.core.atomic import sweep_temp
+
+    with open_repo(project) as repo, lock_repo(repo):
+        return sweep_temp(Path(repo.cache.local.path), any_writer=True)
 
 
 def _since(start: float) -> float:

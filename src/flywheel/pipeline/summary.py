@@ -11,12 +11,55 @@ from typing import Any
 from flywheel.core.errors import FlywheelError
 from flywheel.core.workspace import Workspace
 from flywheel.pipeline.record import RunRecord
-from flywheel.release.deploy import load_evaluation
+from flywheel.release.deploy import DeployRefused, load_evaluation
 
 
-def variant_rows(ws: Workspace) -> list[dict[str, Any]]:
+def refusal(refused: DeployRefused) -> dict[str, Any]:
+    """A gate refusal as a deploy outcome: production unchanged, every candidate's checks."""
+    against = f"production {refused.production}" if refused.production else "the gate's bounds"
+    tried = [t for t in refused.trials if t.result is not None]
+    reasons = "; ".join(f"{t.variant}: {t.verdict.removeprefix('refused: ')}" for t in tried)
+    return {
+        "status": "refused",
+        "version": refused.production,
+        "reason": f"no candidate passed the gate against {against} ({reasons})",
+        "gate": refused.result.as_dict(),
+        "trials": [t.as_dict() for t in refused.trials],
+    }
+
+
+def _gate_verdicts(deploy: dict[str, Any] | None, report: dict[str, Any]) -> dict[str, str]:
+    """Each ranked variant's fate at the gate, for the table's ``gate`` column."""
+    if not deploy:
+        return {}
+    out = {str(t["variant"]): str(t["verdict"]) for t in deploy.get("trials") or []}
+    status, version = deploy.get("status"), deploy.get("version")
+    rest = [str(n) for n in report.get("ranking") or [] if n not in out]
+    if status == "unchanged" and not out:
+        # The deploy tries nothing when production is one of this run's candidates.
+        live = deploy.get("variant")
+        if live in rest:
+            rest.remove(live)
+            out[live] = f"is production ({version}): nothing to deploy"
+    for name in rest:
+        out[name] = "not tried: " + (
+            "production is one of this run's candidates"
+            if status == "unchanged"
+            else "ranked below the chosen variant"
+        )
+    if status == "deployed":
+        chosen = next((k for k, v in out.items() if v.startswith("chosen")), None)
+        if chosen:
+            out[chosen] = f"deployed as {version}: the best-ranked variant that passed the gate"
+    return out
+
+
+def variant_rows(ws: Workspace, deploy: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The evaluation table, with each variant's gate verdict when ``deploy`` (the run's
+    deploy outcome) is given."""
     report = load_evaluation(ws)
     metric = str(report["metric"])
+    gate = _gate_verdicts(deploy, report)
     rows = []
     for name, v in report["variants"].items():
         rows.append(
@@ -30,6 +73,7 @@ def variant_rows(ws: Workspace) -> list[dict[str, Any]]:
                 "throughput_per_s_batch64": round(float(v["throughput_per_s"]), 1),
                 # Why it won or lost (the compression search's verdict), when recorded.
                 "verdict": str(v.get("verdict", "")),
+                "gate": gate.get(name, "not a candidate" if gate else ""),
             }
         )
     eager = report.get("torch_eager")
@@ -46,6 +90,7 @@ def variant_rows(ws: Workspace) -> list[dict[str, Any]]:
                     float(eager.get("throughput_per_s", float("nan"))), 1
                 ),
                 "verdict": "baseline: what the variants are compared with",
+                "gate": "",
             }
         )
     return rows
@@ -75,12 +120,23 @@ def summary_markdown(record: RunRecord, rows: list[dict[str, Any]]) -> str:
         lines += ["| " + " | ".join(str(r[h]) for h in header) + " |" for r in rows]
     if record.deploy:
         lines += ["", "## Decision", "", f"- {record.deploy['status']}: {record.deploy['reason']}"]
-        gate = record.deploy.get("gate")
-        if gate:
-            for check in gate["checks"]:
-                mark = "pass" if check["passed"] else "FAIL"
-                lines.append(f"  - {mark} `{check['name']}`: {check['detail']}")
+        lines += _gate_lines(record.deploy, "  - ", "`")
     return "\n".join(lines) + "\n"
+
+
+def _gate_lines(deploy: dict[str, Any], indent: str, quote: str = "") -> list[str]:
+    """The gate's checks of the deployed candidate, or of every refused one."""
+    trials = [t for t in deploy.get("trials") or [] if t.get("result")]
+    if deploy.get("status") != "refused" or not trials:
+        trials = [{"variant": None, "result": deploy["gate"]}] if deploy.get("gate") else []
+    lines = []
+    for trial in trials:
+        if trial["variant"]:
+            lines.append(f"{indent}{quote}{trial['variant']}{quote}:")
+        for check in trial["result"]["checks"]:
+            mark = "pass" if check["passed"] else "FAIL"
+            lines.append(f"{indent}  {mark} {quote}{check['name']}{quote}: {check['detail']}")
+    return lines
 
 
 def failure_reason(err: BaseException) -> str:
@@ -108,6 +164,7 @@ def record_json(record: RunRecord) -> str:
 _ROW_KEYS = {
     "variant",
     "winner",
+    "gate",
     "size_kb",
     "p50_ms_batch1",
     "p99_ms_batch1",
@@ -123,6 +180,7 @@ def _variant_lines(variants: list[dict[str, Any]]) -> list[str]:
         lines.append(
             f" {mark}{v['variant']:<26}{v[metric]:>9.4f}{v['size_kb']:>9.1f}"
             f"{v['p50_ms_batch1']:>9.4f}{v['throughput_per_s_batch64']:>10.0f}"
+            + (f"  {v['gate']}" if v.get("gate") else "")
         )
     return lines
 
@@ -136,6 +194,8 @@ def run_text(record: dict[str, Any]) -> str:
     if record.get("variants"):
         lines += _variant_lines(record["variants"])
     lines.append(f"decision: {deploy.get('status')} ({deploy.get('reason')})")
+    if deploy:
+        lines += _gate_lines(deploy, "  ")
     lines.append(f"production: {deploy.get('version')}")
     if record.get("nothing_to_do"):
         lines.append(

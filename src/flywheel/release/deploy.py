@@ -1,90 +1,87 @@
-"""Gate the evaluated winner against production, register it and move the alias.
+"""Gate the evaluated candidates against production, register the chosen one, move the alias.
 
 Everything between reading production and moving the alias happens under the registry
-lock, so two promotions can never interleave, whatever started them. A model that fails
-the gate, the probe or the post-promotion check never stays in production.
+lock, so two promotions can never interleave, whatever started them. Every step that a
+kill could cut short is recorded in the registry's journal before it happens, and the next
+deploy finishes or undoes it first (:meth:`Registry.recover`): a version registered but
+never promoted is resumed when the same model comes back (it is gated again) and retired
+otherwise; a version promoted but never checked is checked; a model that fails the gate,
+the probe or the post-promotion check never stays in production, first deploy included.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
-
-from flywheel.core.errors import FlywheelError
+from flywheel.core.errors import DataChangedError, GateRejected
 from flywheel.core.provenance import code_version
 from flywheel.core.workspace import Workspace
-from flywheel.families import get_family
-from flywheel.release.gate import GateResult, ModelMeasure, decide, enforce, probe
+from flywheel.release.gate import GateResult
+from flywheel.release.promotion import Promotion
 from flywheel.release.registry import ModelCard, Registry
-from flywheel.release.registry.card import sha256_file
+from flywheel.release.trials import CHOSEN, Trial
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class DeployOutcome:
-    status: Literal["deployed", "unchanged"]
-    version: str
+    status: Literal["deployed", "unchanged", "refused"]
+    version: str | None
     reason: str
-    card: ModelCard
+    card: ModelCard | None
     gate: GateResult | None = None
+    trials: tuple[Trial, ...] = field(default=())
+    variant: str | None = None  # the run's candidate that is production now
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
             "version": self.version,
+            "variant": self.variant,
             "reason": self.reason,
             "gate": self.gate.as_dict() if self.gate else None,
+            "trials": [t.as_dict() for t in self.trials],
         }
+
+
+class DeployRefused(GateRejected):
+    """No candidate of the run passed the gate; ``trials`` holds each one's checks and
+    ``result`` the best-ranked one's, so a caller can show every check."""
+
+    def __init__(self, trials: tuple[Trial, ...], production: str | None) -> None:
+        self.trials = trials
+        self.production = production
+        first = next(t for t in trials if t.result is not None)
+        super().__init__(first.result)
+
+    @classmethod
+    def possible(cls, trials: list[Trial]) -> bool:
+        """Whether any candidate was judged (not all skipped as retired)."""
+        return any(t.result is not None for t in trials)
 
 
 def load_evaluation(ws: Workspace) -> dict[str, Any]:
     return dict(json.loads(ws.layout.evaluation_report.read_text()))
 
 
-@dataclass(frozen=True)
-class _TestSet:
-    instances: list[Any]
-    y: np.ndarray
-
-
-def _measure(
-    ws: Workspace, model: Path, spec: Path, test: _TestSet, version: str | None
-) -> ModelMeasure:
-    """Measure one model from raw test instances through its own preprocessing spec."""
-    from flywheel.core.ort import available_providers
-    from flywheel.measure.runners import measure_variant
-
-    family = get_family(ws.params.task)
-    x = family.encode(test.instances, family.load_spec(spec))
-    metric = ws.params.gate.metric
-    r = measure_variant(model, x, test.y, ws.params.evaluate, available_providers(), metric)
-    return ModelMeasure(r.score, r.latency_p50_ms, r.size_bytes, version)
-
-
-def _comparable(card: ModelCard, ws: Workspace) -> bool:
-    """Production can be scored on this run's test set only if it solves the same task
-    with the same classes in the same order."""
-    return card.task == ws.params.task and tuple(card.labels) == tuple(ws.params.labels)
+def ranking(report: dict[str, Any]) -> list[str]:
+    """The deployable candidates best first (reports before the ranking: the winner)."""
+    return [str(v) for v in report.get("ranking") or [report["winner"]]]
 
 
 def _card_fields(
-    ws: Workspace,
-    data_hash: str,
-    report: dict[str, Any],
-    winner: str,
-    gate_score: float,
-    run: dict[str, Any] | None,
+    ws: Workspace, data_hash: str, report: dict[str, Any], trial: Trial, run: dict[str, Any]
 ) -> dict[str, Any]:
     """What the card records beside the model: data, params, code, recipe, metrics."""
+    winner = trial.variant
     recipe_path = ws.layout.recipe_file(winner)
     recipe = json.loads(recipe_path.read_text()) if recipe_path.is_file() else {"variant": winner}
     variant = report["variants"][winner]
+    assert trial.result is not None
     return {
         "task": ws.params.task,
         "labels": ws.params.labels,
@@ -98,82 +95,72 @@ def _card_fields(
             "latency_p50_ms": float(variant["latency_p50_ms"]),
             "latency_p99_ms": float(variant["latency_p99_ms"]),
             "throughput_per_s": float(variant["throughput_per_s"]),
-            f"gate_{ws.params.gate.metric}": gate_score,
+            f"gate_{ws.params.gate.metric}": trial.result.candidate.score,
         },
         "params": ws.params.as_dict(),
         "evaluation": report,
-        "run": run or {},
+        "run": run,
     }
 
 
-def _gate(
-    ws: Workspace, registry: Registry, production: ModelCard | None, candidate_path: Path
-) -> tuple[GateResult, np.ndarray]:
-    """The candidate measured against production on this run's test split (raising
-    :class:`GateRejected` when it fails) and the probe batch it answered."""
-    layout = ws.layout
-    family = get_family(ws.params.task)
-    test = _TestSet(*family.raw_split(ws.params, layout, "test"))
-    spec = family.load_spec(layout.preprocessing_spec)
-    x_probe = family.encode(test.instances[: ws.params.gate.probe_rows], spec)
-    candidate = _measure(ws, candidate_path, layout.preprocessing_spec, test, None)
-    reference = None
-    if production is not None and _comparable(production, ws):
-        version = registry.verify(production.version).version
-        reference = _measure(
-            ws, registry.model_path(version), registry.spec_path(version), test, version
+def _pin(ws: Workspace, data_hash: str) -> None:
+    """The data on disk is still the data this run validated and trained on."""
+    from flywheel.datasets.hashing import data_hash as current_hash
+    from flywheel.pipeline.names import short_hash
+
+    now = current_hash(ws.layout.data)
+    if now != data_hash:
+        raise DataChangedError(
+            f"{ws.layout.data} changed during the run (validated {short_hash(data_hash)}, now "
+            f"{short_hash(now)}); nothing was deployed: run again (under `flywheel up` the "
+            "watcher announces the new data)"
         )
-    result = enforce(decide(candidate, reference, ws.params.gate))
-    probe(candidate_path, x_probe, len(ws.params.labels) or 1)
-    return result, x_probe
 
 
 def deploy(ws: Workspace, data_hash: str, run: dict[str, Any] | None = None) -> DeployOutcome:
-    layout = ws.layout
-    registry = Registry(layout.registry)
+    """Deploy the best-ranked candidate that passes the gate; raises :class:`DeployRefused`
+    when none does (with every candidate's checks)."""
+    registry = Registry(ws.layout.registry)
     report = load_evaluation(ws)
-    winner = str(report["winner"])
-    candidate_path = layout.variant_file(winner)
-    candidate_sha = sha256_file(candidate_path)
-
     with registry.lock():
-        production = registry.production()
-        known = registry.registered(candidate_sha)
-        if known is not None:
-            card, why = known
-            return DeployOutcome(
-                "unchanged", card.version, f"candidate {winner} is {card.version}, {why}", card
-            )
-        # Only a new model needs the test set: read it after the identity check.
-        result, x_probe = _gate(ws, registry, production, candidate_path)
-        fields = _card_fields(ws, data_hash, report, winner, result.candidate.score, run)
-        card = registry.register(candidate_path, layout.preprocessing_spec, fields)
-        registry.promote(card.version)
-        try:
-            _post_promotion_check(registry, x_probe, len(ws.params.labels) or 1)
-        except FlywheelError as err:
-            log.error("post-promotion check of %s failed (%s); rolling back", card.version, err)
-            if production is not None:
-                registry.rollback()
-            raise
+        for line in registry.recover():
+            log.warning("registry recovered: %s", line)
+        job = Promotion(ws, registry)
+        production = job.checked_production()
+        trials, at_production = job.trials(production, ranking(report))
+        chosen = next((t for t in trials if t.verdict == CHOSEN), None)
+        if chosen is None:
+            job.retire_stranded(keep=None)
+            if at_production is not None and production is not None:
+                return _unchanged(production, at_production, trials)
+            if not DeployRefused.possible(trials):
+                return _all_retired(production, trials)
+            raise DeployRefused(tuple(trials), production.version if production else None)
+        _pin(ws, data_hash)
+        card = job.promote(
+            chosen, _card_fields(ws, data_hash, report, chosen, run or {}), production
+        )
+        job.retire_stranded(keep=card.version)
+    reason = f"promoted {chosen.variant} as {card.version}"
     return DeployOutcome(
-        "deployed", card.version, f"promoted {winner} as {card.version}", card, result
+        "deployed", card.version, reason, card, chosen.result, tuple(trials), chosen.variant
     )
 
 
-def _post_promotion_check(registry: Registry, batch: np.ndarray, num_outputs: int) -> None:
-    """Load production exactly as the server will (via the alias, sha-verified) and probe it."""
-    from flywheel.release.predictor import Predictor
-
-    try:
-        predictor = Predictor.from_registry(registry)
-        out = predictor.logits(batch)
-    except Exception as err:
-        raise FlywheelError(f"production model failed to load after promotion: {err}") from err
-    if out.shape != (batch.shape[0], num_outputs) or not np.isfinite(out).all():
-        raise FlywheelError(
-            "production model gave non-finite or mis-shaped outputs after promotion"
-        )
+def _unchanged(production: ModelCard, variant: str, trials: list[Trial]) -> DeployOutcome:
+    reason = f"candidate {variant} is {production.version}, already in production"
+    return DeployOutcome(
+        "unchanged", production.version, reason, production, None, tuple(trials), variant
+    )
 
 
-__all__ = ["DeployOutcome", "deploy", "load_evaluation"]
+def _all_retired(production: ModelCard | None, trials: list[Trial]) -> DeployOutcome:
+    """Every candidate is a model rolled back (or failed) before: not redeployed, and not
+    a refusal either; production stays what it is."""
+    names = ", ".join(f"{t.variant} ({t.version})" for t in trials)
+    reason = f"every candidate was retired earlier and is not redeployed: {names}"
+    version = production.version if production else None
+    return DeployOutcome("unchanged", version, reason, production, None, tuple(trials))
+
+
+__all__ = ["DeployOutcome", "DeployRefused", "deploy", "load_evaluation", "ranking"]

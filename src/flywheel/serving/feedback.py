@@ -51,7 +51,9 @@ class FeedbackStore:
         atomic_write_bytes(
             folder / f"{record_id}.json", (json.dumps(sidecar, indent=2) + "\n").encode()
         )
-        atomic_write_bytes(folder / f"{record_id}{stored.suffix}", stored.data)
+        atomic_write_bytes(
+            folder / f"{record_id}{stored.suffix}", stored.data, fault="feedback.write"
+        )
         return record_id
 
     def load(self, record_id: str) -> dict[str, Any] | None:

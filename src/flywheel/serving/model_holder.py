@@ -5,7 +5,11 @@ A poller watches ``registry/production.json``. When it names a new version, a co
 created, a probe batch answered with finite logits of the right shape) and only then is the
 single reference replaced. Requests hold the object they started with, so the ones in flight
 finish on the old session; nothing is ever served half-loaded. A version that fails any step
-is refused: the old one keeps serving and the reason is logged and counted.
+is refused: the old one keeps serving and the reason is logged and counted; the refused
+version is tried again after a doubling back-off (a load can fail for a passing reason,
+such as memory pressure). A server with nothing to serve (just started) whose production
+version is refused, or whose alias file is corrupt, serves the registry's last good
+version instead and says so in ``last_refusal``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import anyio.to_thread
 import numpy as np
 
 from flywheel.core.errors import IntegrityError, RegistryError
+from flywheel.core.sections import ServeConfig
 from flywheel.release.predictor import Prediction, Predictor
 from flywheel.release.registry import ModelCard, Registry
 from flywheel.serving.decoders import FamilyDecoder
@@ -97,14 +102,26 @@ def load_model(registry: Registry, version: str, threads: int = 0) -> LoadedMode
 
 
 class ModelHolder:
-    def __init__(self, registry: Registry, metrics: ServingMetrics, threads: int = 0) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        metrics: ServingMetrics,
+        threads: int = 0,
+        retry_max_s: float = ServeConfig().reload_retry_max_s,
+    ) -> None:
         self.registry = registry
         self.metrics = metrics
         self.threads = threads
+        self.retry_max_s = retry_max_s
         self._current: LoadedModel | None = None
         self._check_lock = threading.Lock()
         self._seen_stat: tuple[int, int, int] | None = None
         self._seen_content: bytes | None = None
+        self._wanted: str | None = None  # what the alias names (None: nothing, or corrupt)
+        self._alias_corrupt = False
+        # version -> (monotonic time of the next attempt, back-off that got it there)
+        self._retry: dict[str, tuple[float, float]] = {}
+        self._interval = 1.0
         self.last_refusal: str | None = None
 
     @property
@@ -137,12 +154,22 @@ class ModelHolder:
         self._seen_content = content
         return content
 
+    def _parse_alias(self, content: bytes) -> None:
+        try:
+            alias: Any = json.loads(content)
+            version = alias["version"] if isinstance(alias, dict) else None
+        except (ValueError, KeyError):
+            self._wanted, self._alias_corrupt = None, True
+            self._refuse("alias", f"{self.registry.alias_path} is not a valid production alias")
+            return
+        self._alias_corrupt = False
+        self._wanted = version if isinstance(version, str) and version else None
+
     def check(self) -> bool:
-        """Look at the alias once; load and swap if it moved. True when a new model went live.
+        """Look at the alias once; load and swap if it moved (or a refused version is due
+        for another try). True when a new model went live.
 
         Blocking (it loads models): call it from a worker thread, never the event loop.
-        A refused version is not retried until the alias changes again, so a broken model
-        is counted once, not once per poll.
         """
         with self._check_lock:
             try:
@@ -150,36 +177,65 @@ class ModelHolder:
             except OSError as err:
                 self._refuse("alias", f"cannot read {self.registry.alias_path}: {err}")
                 return False
-            if content is None:
+            if content is not None:
+                self._parse_alias(content)
+            wanted = self._wanted
+            if wanted is None:
+                return (
+                    self._fall_back("the production alias is corrupt")
+                    if self._alias_corrupt
+                    else False
+                )
+            if self._current is not None and self._current.version == wanted:
+                return False
+            due = self._retry.get(wanted)
+            if due is not None and time.monotonic() < due[0]:
                 return False
             try:
-                alias: Any = json.loads(content)
-                version = alias["version"] if isinstance(alias, dict) else None
-            except (ValueError, KeyError):
-                self._refuse("alias", f"{self.registry.alias_path} is not a valid production alias")
-                return False
-            if not isinstance(version, str) or not version:
-                return False
-            if self._current is not None and self._current.version == version:
-                return False
-            try:
-                loaded = load_model(self.registry, version, self.threads)
+                loaded = load_model(self.registry, wanted, self.threads)
             except LoadRefusedError as err:
                 self._refuse(err.reason, str(err))
-                return False
-            previous = self._current
-            self._current = loaded  # one reference store: requests see old or new, never a mix
+                self._schedule_retry(wanted, due)
+                return self._fall_back(f"production {wanted} was refused ({err})", exclude=wanted)
+            self._retry.pop(wanted, None)
             self.last_refusal = None
-            self.metrics.serving(loaded.version, loaded.card.variant)
-            log.info(
-                "serving %s (was %s)", loaded.version, previous.version if previous else "nothing"
-            )
-            return True
+            return self._swap(loaded)
+
+    def _schedule_retry(self, version: str, due: tuple[float, float] | None) -> None:
+        delay = min(due[1] * 2, self.retry_max_s) if due else min(self._interval, self.retry_max_s)
+        self._retry[version] = (time.monotonic() + delay, delay)
+        log.info("will try %s again in %.0fs", version, delay)
+
+    def _swap(self, loaded: LoadedModel) -> bool:
+        previous = self._current
+        self._current = loaded  # one reference store: requests see old or new, never a mix
+        self.metrics.serving(loaded.version, loaded.card.variant)
+        log.info("serving %s (was %s)", loaded.version, previous.version if previous else "nothing")
+        return True
+
+    def _fall_back(self, why: str, exclude: str | None = None) -> bool:
+        """With nothing being served, serve the registry's last good version (by its own
+        journal) rather than answer 503; say so in ``last_refusal``."""
+        if self._current is not None:
+            return False
+        try:
+            good = self.registry.last_good(exclude=(exclude,) if exclude else ())
+            loaded = load_model(self.registry, good.version, self.threads) if good else None
+        except (LoadRefusedError, RegistryError) as err:
+            log.error("no last good version to fall back to: %s", err)
+            return False
+        if loaded is None:
+            return False
+        self._swap(loaded)
+        self.last_refusal = f"{why}; serving the last good version {loaded.version} instead"
+        log.warning("%s", self.last_refusal)
+        return True
 
     async def check_async(self) -> bool:
         return await anyio.to_thread.run_sync(self.check)
 
     async def poll_forever(self, interval_s: float) -> None:
+        self._interval = interval_s  # the first retry of a refused version waits one poll
         while True:
             await asyncio.sleep(interval_s)
             try:

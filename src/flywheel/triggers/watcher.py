@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -51,6 +52,30 @@ def _production_hash(ws: Workspace) -> Callable[[], str | None]:
     return read
 
 
+def _run_state(ws: Workspace) -> Callable[[str], str | None]:
+    """How the deployment's latest run for a data hash ended (its state type, with
+    CANCELLED_UNSTARTED for a run cancelled before it began); None when there is none."""
+    from flywheel.pipeline.names import full_name
+    from flywheel.supervise.api import PrefectApi
+    from flywheel.triggers.events import events_api_url
+
+    def ask(data_hash: str) -> str | None:
+        with PrefectApi(events_api_url()) as api:
+            deployment = api.deployment(full_name(ws))
+            if deployment is None:
+                return None
+            for run in api.flow_runs(str(deployment["id"]), limit=50):
+                if (run.get("parameters") or {}).get("data_hash") != data_hash:
+                    continue
+                kind = (run.get("state") or {}).get("type")
+                if kind == "CANCELLED" and not run.get("start_time"):
+                    return "CANCELLED_UNSTARTED"
+                return str(kind) if kind else None
+        return None
+
+    return ask
+
+
 def _inode(path: Path) -> int | None:
     try:
         return path.stat().st_ino
@@ -66,25 +91,35 @@ def watch(
     # import, which would otherwise add to the latency of the first event.
     import prefect.events.clients  # noqa: F401
 
+    from flywheel.core.atomic import sweep_temp
     from flywheel.datasets.hashing import data_hash
     from flywheel.triggers.events import emit_data_changed
 
+    for leftover in sweep_temp(state_file.parent, recursive=False):
+        log.info("removed %s, left by a killed writer", leftover.name)
     folder = ws.layout.data
+    schedule = ws.params.schedule
+    last, retries = load_last_emitted(state_file)
     monitor = ChangeMonitor(
         debouncer=Debouncer(debounce_s),
-        changes=ChangeFilter(load_last_emitted(state_file)),
+        changes=ChangeFilter(last, retries, schedule.max_crash_retries),
         hasher=lambda: data_hash(folder),
         production_hash=_production_hash(ws),
         emit=lambda h, prev, details: emit_data_changed(ws, h, prev, details),
-        on_emitted=lambda h: save_last_emitted(state_file, h),
+        on_emitted=lambda h, n: save_last_emitted(state_file, h, n),
+        run_state=_run_state(ws),
     )
     poll = poll or needs_polling(folder.parent if not folder.exists() else folder)
     observer: BaseObserver | None = None
     watched: int | None = None
     # Start as if something changed: data edited while nothing watched it is news too.
     monitor.changed()
+    next_recheck = time.monotonic() + schedule.recheck_s
     try:
         while not stop.is_set():
+            if time.monotonic() >= next_recheck:
+                monitor.recheck()
+                next_recheck = time.monotonic() + schedule.recheck_s
             inode = _inode(folder)
             if inode != watched:
                 # The folder appeared, or was replaced wholesale (rm -rf + mv): re-watch it.

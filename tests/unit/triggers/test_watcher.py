@@ -77,6 +77,7 @@ class Fake:
         self.emitted: list[str] = []
         self.fail = 0
         self.persisted: list[str | None] = []
+        self.runs: dict[str, str] = {}  # data hash -> how its run ended
 
     def hasher(self) -> str:
         value = self.hashes.pop(0)
@@ -96,11 +97,12 @@ class Fake:
 def _monitor(fake: Fake, clock: Clock) -> ChangeMonitor:
     return ChangeMonitor(
         debouncer=Debouncer(1.0, clock),
-        changes=ChangeFilter(),
+        changes=ChangeFilter(max_retries=2),
         hasher=fake.hasher,
         production_hash=lambda: fake.production,
         emit=fake.emit,
-        on_emitted=fake.persisted.append,
+        on_emitted=lambda h, _n: fake.persisted.append(h),
+        run_state=fake.runs.get,
         retry_s=5.0,
     )
 
@@ -141,13 +143,40 @@ def test_monitor_retries_when_the_server_is_down_or_files_vanish() -> None:
     assert fake.emitted == ["n.dir"]
 
 
+def test_a_crashed_run_is_announced_again_a_failed_one_never() -> None:
+    clock, fake = Clock(), Fake(["n.dir"] * 6 + ["f.dir"] * 3)
+    monitor = _monitor(fake, clock)
+
+    def look() -> str | None:
+        monitor.recheck()
+        clock.now += 1.0
+        return monitor.step()
+
+    assert look() == "event-1"
+    fake.runs["n.dir"] = "RUNNING"
+    assert look() is None
+    fake.runs["n.dir"] = "CRASHED"  # e.g. kill -9 of the run, or `flywheel down` during it
+    assert look() == "event-2"
+    fake.runs["n.dir"] = "CANCELLED_UNSTARTED"
+    assert look() == "event-3"
+    assert monitor.changes.retries == 2
+    fake.runs["n.dir"] = "CRASHED"
+    assert look() is None  # max_retries: a run that always crashes is not retried forever
+    assert look() is None
+    assert fake.emitted == ["n.dir"] * 3
+    assert look() == "event-4"  # new content resets the count
+    fake.runs["f.dir"] = "FAILED"  # deterministic: the same data would fail the same way
+    assert look() is None and look() is None
+    assert monitor.changes.retries == 0
+
+
 def test_last_emitted_survives_a_restart(tmp_path: Path) -> None:
     state = tmp_path / "watcher.json"
-    assert load_last_emitted(state) is None
-    save_last_emitted(state, "abc.dir")
-    assert load_last_emitted(state) == "abc.dir"
+    assert load_last_emitted(state) == (None, 0)
+    save_last_emitted(state, "abc.dir", 2)
+    assert load_last_emitted(state) == ("abc.dir", 2)
     state.write_text("{not json")
-    assert load_last_emitted(state) is None
+    assert load_last_emitted(state) == (None, 0)
 
 
 def test_local_disk_uses_native_events(tmp_path: Path) -> None:

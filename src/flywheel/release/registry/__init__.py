@@ -1,6 +1,7 @@
-"""The on-disk model registry: immutable versions with cards, and an atomic production alias."""
+"""The on-disk model registry: immutable versions with cards, an atomic production alias,
+and a journal of how each version got where it is."""
 
 from flywheel.release.registry.card import ModelCard
-from flywheel.release.registry.store import Registry
+from flywheel.release.registry.lifecycle import Registry
 
 __all__ = ["ModelCard", "Registry"]

@@ -3,28 +3,45 @@
     registry/
       versions/v0001/{model.onnx, card.json, preprocessing.json}
       production.json      # {"version": "v0002", "history": ["v0001", "v0002"]}
+      journal.jsonl        # every registration, promotion, check and retirement
       .lock                # serialises registrations and alias moves across processes
 
-Versions are written into a hidden staging folder and renamed into place, so a version
-folder either exists whole or not at all. The alias file is replaced atomically.
+:class:`RegistryStore` holds the files; :class:`~.lifecycle.Registry` adds what the
+journal knows (which versions are retired, stranded, the last good one) and the moves
+that retire, roll back and recover. Versions are written into a hidden staging folder and
+renamed into place, so a version folder either exists whole or not at all; the alias file
+is replaced atomically; both renames are fsynced with their folder. What a kill leaves
+behind (a staging folder, an alias temp file) is cleaned under the lock by the next writer.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from flywheel.core.atomic import atomic_write_text, exclusive_lock, fsync_dir
+from pydantic import ValidationError
+
+from flywheel.core.atomic import (
+    atomic_write_text,
+    exclusive_lock,
+    rename_durable,
+    sweep_temp,
+    temp_name,
+)
 from flywheel.core.errors import IntegrityError, RegistryError
+from flywheel.core.faults import fault_point
 from flywheel.release.registry.card import ModelCard, sha256_file
+from flywheel.release.registry.journal import PROMOTED, REGISTERED, VERIFIED, Journal
+
+log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.onnx"
 CARD_FILE = "card.json"
@@ -32,9 +49,12 @@ SPEC_FILE = "preprocessing.json"
 _VERSION = re.compile(r"^v(\d{4,})$")
 
 
-class Registry:
+class RegistryStore:
+    """The files: versions, cards, the alias, and the writes that create them."""
+
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
+        self.journal = Journal(self.root / "journal.jsonl")
 
     # paths
     @property
@@ -73,28 +93,47 @@ class Registry:
         path = self.version_dir(version) / CARD_FILE
         if not path.is_file():
             raise RegistryError(f"version {version} not found in {self.root}")
-        return ModelCard.load(path)
+        try:
+            return ModelCard.load(path)
+        except (ValueError, ValidationError, OSError) as err:
+            raise RegistryError(
+                f"{path} is corrupt ({str(err).splitlines()[0]}); restore it from a backup, "
+                f"or run `flywheel rollback` if {version} is in production (it is never served)"
+            ) from err
 
     def cards(self) -> list[ModelCard]:
-        return [self.card(v) for v in self.versions()]
-
-    def registered(self, sha256: str) -> tuple[ModelCard, str] | None:
-        """The version already holding a model with this sha256, and whether it is live."""
-        production = self.production_version()
-        for card in self.cards():
-            if card.sha256 == sha256:
-                why = (
-                    "already in production"
-                    if card.version == production
-                    else "already registered (and since rolled back); not redeploying it"
-                )
-                return card, why
-        return None
+        """Every readable card; a corrupt one is logged and left out (see :meth:`card`)."""
+        out = []
+        for version in self.versions():
+            try:
+                out.append(self.card(version))
+            except RegistryError as err:
+                log.warning("%s", err)
+        return out
 
     def _alias(self) -> dict[str, Any]:
-        if not self.alias_path.is_file():
+        try:
+            raw = self.alias_path.read_text()
+        except FileNotFoundError:
             return {"version": None, "history": []}
-        return dict(json.loads(self.alias_path.read_text()))
+        try:
+            alias = json.loads(raw)
+            version, history = alias["version"], list(alias["history"])
+            if version is not None:
+                self.version_dir(str(version))
+            for v in history:
+                self.version_dir(str(v))
+        except (ValueError, KeyError, TypeError, RegistryError) as err:
+            fix = self._restore_hint()
+            raise RegistryError(
+                f"{self.alias_path} is corrupt ({type(err).__name__}: {err}); "
+                f"`flywheel rollback` restores production to the last good version{fix} "
+                "from the registry's journal"
+            ) from err
+        return {"version": version, "history": [str(v) for v in history]}
+
+    def _restore_hint(self) -> str:
+        return ""
 
     def production_version(self) -> str | None:
         version = self._alias()["version"]
@@ -119,60 +158,84 @@ class Registry:
             raise IntegrityError(f"{version}: preprocessing spec missing")
         return card
 
+    def find(self, sha256: str) -> ModelCard | None:
+        """The version holding a model with this sha256, if any."""
+        return next((c for c in self.cards() if c.sha256 == sha256), None)
+
     # writing
+    def clean_leftovers(self) -> list[Path]:
+        """Staging folders and temp files that a killed writer left; call under the lock
+        (every writer here holds it, so whatever is left is nobody's work in progress)."""
+        removed = sweep_temp(self.root, any_writer=True)
+        if self.versions_dir.is_dir():
+            # Staging folders of releases before temp names carried the writer's pid.
+            for path in self.versions_dir.glob(".v*"):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+        for path in removed:
+            log.info("registry: removed %s, left by an interrupted write", path)
+        return removed
+
+    def next_version(self) -> str:
+        """The name the next registration takes (stable while the lock is held)."""
+        existing = self.versions()
+        return f"v{(int(existing[-1][1:]) + 1) if existing else 1:04d}"
+
     def register(self, model: Path, spec: Path, card_fields: dict[str, Any]) -> ModelCard:
         """Copy a model and its preprocessing spec in as the next version; returns its card."""
         self.versions_dir.mkdir(parents=True, exist_ok=True)
         with self.lock():
-            existing = self.versions()
-            version = f"v{(int(existing[-1][1:]) + 1) if existing else 1:04d}"
-            staging = Path(tempfile.mkdtemp(dir=self.versions_dir, prefix=f".{version}."))
+            version = self.next_version()
+            staging = self.versions_dir / temp_name(version, suffix="")
+            staging.mkdir()
             try:
-                shutil.copyfile(model, staging / MODEL_FILE)
-                shutil.copyfile(spec, staging / SPEC_FILE)
-                card = ModelCard(
-                    version=version,
-                    created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                    size_bytes=(staging / MODEL_FILE).stat().st_size,
-                    sha256=sha256_file(staging / MODEL_FILE),
-                    **card_fields,
-                )
-                card.save(staging / CARD_FILE)
-                for f in staging.iterdir():
-                    with f.open("rb") as fh:
-                        os.fsync(fh.fileno())
-                os.rename(staging, self.versions_dir / version)
-                fsync_dir(self.versions_dir)
+                card = self._stage(staging, version, model, spec, card_fields)
+                rename_durable(staging, self.versions_dir / version)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise
+            self.journal.append(REGISTERED, version, sha256=card.sha256)
         return card
 
-    def _write_alias(self, version: str, history: list[str]) -> None:
+    def _stage(
+        self, staging: Path, version: str, model: Path, spec: Path, fields: dict[str, Any]
+    ) -> ModelCard:
+        shutil.copyfile(model, staging / MODEL_FILE)
+        fault_point("registry.register")
+        shutil.copyfile(spec, staging / SPEC_FILE)
+        card = ModelCard(
+            version=version,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            size_bytes=(staging / MODEL_FILE).stat().st_size,
+            sha256=sha256_file(staging / MODEL_FILE),
+            **fields,
+        )
+        card.save(staging / CARD_FILE)
+        for f in staging.iterdir():
+            with f.open("rb") as fh:
+                os.fsync(fh.fileno())
+        return card
+
+    def _write_alias(self, version: str | None, history: list[str]) -> None:
         payload = {
             "version": version,
             "history": history,
             "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        atomic_write_text(self.alias_path, json.dumps(payload, indent=2) + "\n")
+        atomic_write_text(
+            self.alias_path, json.dumps(payload, indent=2) + "\n", fault="registry.alias_write"
+        )
 
-    def promote(self, version: str) -> ModelCard:
-        """Point ``production`` at ``version``; the one it replaces stays for rollback."""
+    def promote(self, version: str, **detail: Any) -> ModelCard:
+        """Point ``production`` at ``version``; the one it replaces stays for rollback.
+        ``detail`` goes into the journal's record of it (the gate's verdict, say)."""
         with self.lock():
             card = self.verify(version)
             alias = self._alias()
             history = [v for v in alias["history"] if v != version] + [version]
             self._write_alias(version, history)
+            self.journal.append(PROMOTED, version, previous=alias["version"], **detail)
         return card
 
-    def rollback(self) -> ModelCard:
-        """Move ``production`` back to the version it pointed at before the current one."""
-        with self.lock():
-            alias = self._alias()
-            history = list(alias["history"])
-            if len(history) < 2:
-                raise RegistryError("nothing to roll back to: production has no earlier version")
-            history.pop()
-            card = self.verify(history[-1])
-            self._write_alias(history[-1], history)
-        return card
+    def mark_verified(self, version: str) -> None:
+        self.journal.append(VERIFIED, version)

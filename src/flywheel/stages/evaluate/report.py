@@ -16,6 +16,7 @@ from flywheel.core.config import Params
 from flywheel.measure.metrics import worse_by
 from flywheel.measure.selection import (
     REFERENCE,
+    Ranked,
     VariantResult,
     VerdictRules,
     gives_speedup,
@@ -28,7 +29,9 @@ from flywheel.stages.compress.variants import kind_of, unpruned_of
 
 RULE = (
     "fastest batch-1 p50 among variants at most max_drop worse than fp32 on the gate "
-    "metric; report-only variants never win"
+    "metric, the smallest file among those tied with it within the timing noise "
+    "(evaluate.latency_noise_floor at least); report-only variants never win; the gate "
+    "deploys the first of the ranking that passes it against production"
 )
 
 
@@ -36,6 +39,7 @@ RULE = (
 class Findings:
     results: dict[str, VariantResult]
     winner: str
+    ranking: list[Ranked]
     report_only: list[str]
     skipped: dict[str, str]
     recipes: dict[str, dict[str, Any]]
@@ -70,10 +74,19 @@ def _variant_rows(params: Params, f: Findings) -> dict[str, Any]:
         if v == REFERENCE or qualifies(ref, r, gate.max_drop, gate.metric)
     ]
     rules = VerdictRules(gate.metric, gate.max_drop, params.evaluate.speedup_threshold)
-    why = verdicts(f.results, f.winner, rules, qualified=qualified, report_only=f.report_only)
+    why = verdicts(
+        f.results,
+        f.winner,
+        rules,
+        qualified=qualified,
+        report_only=f.report_only,
+        ranking=f.ranking,
+    )
+    place = {entry.name: i + 1 for i, entry in enumerate(f.ranking)}
     return {
         v: {
             **asdict(r),
+            "rank": place.get(v),
             "file": f.files[v],
             "kind": kind_of(v),
             "qualified": v in qualified,
@@ -115,6 +128,9 @@ def build_report(params: Params, f: Findings) -> dict[str, object]:
     return {
         "reference": REFERENCE,
         "winner": f.winner,
+        # Deployable candidates, best first: the gate tries them in this order.
+        "ranking": [r.name for r in f.ranking],
+        "latency_noise_floor": params.evaluate.latency_noise_floor,
         "metric": metric,
         "higher_is_better": params.higher_is_better,
         "max_drop": params.gate.max_drop,

@@ -15,14 +15,15 @@ from typing import Any
 
 import numpy as np
 
+from flywheel.core.atomic import atomic_write_text
 from flywheel.core.config import Params
 from flywheel.core.layout import Layout
 from flywheel.core.ort import available_providers
 from flywheel.datasets.arrays import load_split
 from flywheel.families import get_family
 from flywheel.measure.runners import onnx_runner, output_metrics, timing_plan
-from flywheel.measure.selection import REFERENCE, VariantResult, choose_winner
-from flywheel.measure.timing import Runner, Timing, benchmark
+from flywheel.measure.selection import REFERENCE, VariantResult, candidates, rank
+from flywheel.measure.timing import Runner, Timing, latency_noise, summarise, time_interleaved
 from flywheel.nn.checkpoint import load_network
 from flywheel.nn.eager import state_dict_bytes, torch_runner, torch_threads
 from flywheel.stages.compress.variants import is_report_only, planned_variants
@@ -71,7 +72,8 @@ def _measure_all(
             n: output_metrics(run, x, y, cfg.throughput_batch, params.is_regression)
             for n, run in runners.items()
         }
-        timing = benchmark(runners, x, timing_plan(cfg))
+        samples = time_interleaved(runners, x, timing_plan(cfg))
+    timing = {n: summarise(s, cfg.throughput_batch) for n, s in samples.items()}
     results = {
         v: VariantResult(
             score=metrics[v][params.gate.metric],
@@ -79,6 +81,7 @@ def _measure_all(
             size_bytes=layout.variant_file(v).stat().st_size,
             provider=provider_of[v],
             **asdict(timing[v]),
+            latency_noise=round(latency_noise(samples[v]), 4),
         )
         for v in variants
     }
@@ -90,12 +93,15 @@ def run(params: Params, layout: Layout) -> dict[str, object]:
     variants, skipped = _variants(params, layout)
     results, metrics, timing, eager_bytes = _measure_all(params, layout, variants, x, y)
     report_only = [v for v in variants if is_report_only(v)]
-    winner = choose_winner(
+    names = candidates(
         results, params.gate.max_drop, metric=params.gate.metric, report_only=report_only
     )
+    ranking = rank(results, names, params.evaluate.latency_noise_floor)
+    winner = ranking[0].name
     findings = Findings(
         results=results,
         winner=winner,
+        ranking=ranking,
         report_only=report_only,
         skipped=skipped,
         recipes={v: _recipe(layout, v) for v in variants},
@@ -106,7 +112,6 @@ def run(params: Params, layout: Layout) -> dict[str, object]:
         samples=len(x),
     )
     report = build_report(params, findings)
-    layout.evaluation_report.parent.mkdir(parents=True, exist_ok=True)
-    layout.evaluation_report.write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write_text(layout.evaluation_report, json.dumps(report, indent=2) + "\n")
     log.info("evaluate: winner %s (p50 %.4f ms)", winner, results[winner].latency_p50_ms)
     return report
