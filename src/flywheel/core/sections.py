@@ -228,14 +228,10 @@ class ServeConfig(_Section):
     max_wait_ms: Annotated[float, Field(ge=0.0)] = 2.0
     max_body_bytes: PositiveInt = 8 * 1024 * 1024
     max_instances: PositiveInt = 256
-    # Rows waiting for the model; past this, requests get 503 + Retry-After at once instead
-    # of queueing into timeouts (back-pressure a load balancer or client can act on).
-    max_queued_rows: PositiveInt = 4096
     # Requests whose body is being read, parsed or decoded at once (on decode_threads
     # threads, never the event loop); past this, 503 + Retry-After before reading the body.
     max_decoding: PositiveInt = 64
     decode_threads: PositiveInt = 2
-    poll_interval_s: Annotated[float, Field(gt=0.0)] = 1.0
     # Client instances. An image's width x height is checked on its header, before any
     # pixel is decoded (decoded memory is at most 4 bytes a pixel). Formats: None accepts
     # what the served model was validated with (its card's validate.allowed_formats).
@@ -252,7 +248,7 @@ class ServeConfig(_Section):
     feedback_max_per_sender: PositiveInt = 1_000
 
     @model_validator(mode="after")
-    def _check(self) -> ServeConfig:
+    def _check_client_limits(self) -> ServeConfig:
         if self.image_formats is not None and not self.image_formats:
             raise ValueError("serve.image_formats is empty; list formats (PNG, JPEG) or omit it")
         if self.image_modes is not None and not self.image_modes:
@@ -260,6 +256,11 @@ class ServeConfig(_Section):
         if self.feedback_max_per_sender > self.feedback_max_records:
             raise ValueError("serve.feedback_max_per_sender is above serve.feedback_max_records")
         return self
+
+    # Rows waiting for the model; past this, requests get 503 + Retry-After at once instead
+    # of queueing into timeouts (back-pressure a load balancer or client can act on).
+    max_queued_rows: PositiveInt = 4096
+    poll_interval_s: Annotated[float, Field(gt=0.0)] = 1.0
 
 
 class ScheduleConfig(_Section):
