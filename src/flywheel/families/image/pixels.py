@@ -104,6 +104,7 @@ def decode_client_image(data: bytes, limits: InstanceLimits | None) -> Image.Ima
     return decode_image(data, limits.max_image_pixels, limits.image_formats, limits.image_modes)
 
 
+_ALPHA_OR_PALETTE = frozenset({"P", "PA", "LA", "La", "RGBA", "RGBa"})
 # Pillow's convert() clips 16-bit samples to 255 instead of scaling them.
 _WIDE_GREY = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
 
@@ -118,7 +119,7 @@ def to_model_mode(image: Image.Image, mode: str) -> Image.Image:
     elif image.mode == "F":
         raise InputError("32-bit float images are not supported; send 8- or 16-bit pixels")
     try:
-        if image.mode in ("P", "PA") or "A" in image.mode:
+        if image.mode in _ALPHA_OR_PALETTE:
             image = image.convert("RGBA")
             background = Image.new("RGBA", image.size, (0, 0, 0, 255))
             image = Image.alpha_composite(background, image)
