@@ -211,7 +211,7 @@ with httpx.Client(timeout=30) as client:
                 failures.append(f"{r.status_code} {r.text[:100]}")
         except httpx.HTTPError as err:
             failures.append(repr(err))
-        latencies.append(time.perf_counter() - start)
+        latencies.append((time.time(), time.perf_counter() - start))
         time.sleep(0.01)
 with open(out, "w") as fh:
     json.dump({"latencies": latencies, "failures": failures}, fh)
@@ -223,13 +223,17 @@ class Watch:
     """What the attack did to the server: health-probe answers and memory."""
 
     latencies: list[float] = field(default_factory=list)
+    idle_latencies: list[float] = field(default_factory=list)
     probe_failures: list[str] = field(default_factory=list)
     rss_start: int = 0
     rss_peak: int = 0
 
     def figures(self) -> dict[str, float]:
         lat = np.asarray(self.latencies) * 1000
+        idle = np.asarray(self.idle_latencies or [0.0]) * 1000
         return {
+            "idle_probe_p50_ms": round(float(np.percentile(idle, 50)), 1),
+            "idle_probe_p99_ms": round(float(np.percentile(idle, 99)), 1),
             "probes": len(lat),
             "probe_p50_ms": round(float(np.percentile(lat, 50)), 1),
             "probe_p99_ms": round(float(np.percentile(lat, 99)), 1),
@@ -242,11 +246,14 @@ class Watch:
 @contextlib.contextmanager
 def watching(server: ServerProcess, workdir: Path) -> Iterator[Watch]:
     """Probe ``/healthz`` from another process every 10 ms and sample the server's RSS
-    every 20 ms while the block runs."""
+    every 20 ms while the block runs; the probe's first second, before the block, is the
+    idle baseline."""
     watch = Watch()
     process = psutil.Process(server.pid)
     watch.rss_start = watch.rss_peak = process.memory_info().rss
     out, stop_file = workdir / "probe.json", workdir / "probe.stop"
+    for stale in (out, stop_file, Path(f"{out}.ready")):
+        stale.unlink(missing_ok=True)
     probe = subprocess.Popen(
         [sys.executable, "-c", _PROBE, f"{server.url}/healthz", str(out), str(stop_file)]
     )
@@ -263,6 +270,8 @@ def watching(server: ServerProcess, workdir: Path) -> Iterator[Watch]:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
+    time.sleep(1.0)
+    started = time.time()
     try:
         yield watch
     finally:
@@ -271,7 +280,9 @@ def watching(server: ServerProcess, workdir: Path) -> Iterator[Watch]:
         stop_file.touch()
         probe.wait(timeout=60)
         result = json.loads(out.read_text())
-        watch.latencies, watch.probe_failures = result["latencies"], result["failures"]
+        watch.probe_failures = result["failures"]
+        watch.idle_latencies = [dt for t, dt in result["latencies"] if t < started]
+        watch.latencies = [dt for t, dt in result["latencies"] if t >= started]
 
 
 # --- the attack ------------------------------------------------------------------------

@@ -108,6 +108,7 @@ def image_cases() -> list[Case]:
         "CMYK JPEG": encoded(Image.new("CMYK", (8, 8), (0, 128, 255, 0)), "JPEG"),
     }
     pixels = [[0] * 8] * 8
+    heavy = {"b64": base64.b64encode(png_by_hand(4000, 4000, depth=8)).decode()}
     return [
         *COMMON,
         *(case(name, b64(data), 400) for name, data in refused.items()),
@@ -116,6 +117,7 @@ def image_cases() -> list[Case]:
         case("b64 not a string", {"instances": [{"b64": 7}]}, 400),
         case("1e300 pixel", {"instances": [[[1e300] * 8, *pixels[1:]]]}, 400),
         case("too many instances", {"instances": [pixels] * (MAX_INSTANCES + 1)}, 413),
+        case("5 x 16 M pixels in one request", {"instances": [heavy] * 5}, 400),
         case(
             "feedback bomb",
             {"instance": b64(png_by_hand(11000, 11000))["instances"][0], "label": "pos"},

@@ -237,6 +237,9 @@ class ServeConfig(_Section):
     # what the served model was validated with (its card's validate.allowed_formats).
     # Modes: None accepts any mode that converts to the model's (16-bit, CMYK, palette...).
     max_image_pixels: PositiveInt = 4096 * 4096
+    # ... and all the images of one request together, so one body of many small-file,
+    # many-pixel images cannot hold a decode thread for long.
+    max_request_pixels: PositiveInt = 4 * 4096 * 4096
     image_formats: tuple[str, ...] | None = None
     image_modes: tuple[str, ...] | None = None
     max_text_chars: PositiveInt = 100_000

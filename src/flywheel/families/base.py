@@ -63,6 +63,8 @@ class InstanceLimits:
     image_modes: tuple[str, ...] | None
     max_text_chars: int
     max_text_bytes: int
+    # All the images of one request together (None: no bound beyond max_image_pixels each).
+    max_request_pixels: int | None = None
 
 
 def canonical_json(value: Any) -> bytes:

@@ -33,6 +33,7 @@ def instance_limits(serve: ServeConfig, card: ModelCard) -> InstanceLimits:
         image_modes=serve.image_modes,
         max_text_chars=serve.max_text_chars,
         max_text_bytes=serve.max_text_bytes,
+        max_request_pixels=serve.max_request_pixels,
     )
 
 

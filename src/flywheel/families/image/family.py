@@ -19,6 +19,7 @@ from flywheel.families.image import serving
 from flywheel.families.image.augment import random_flip_crop
 from flywheel.families.image.manifest import build_manifest
 from flywheel.families.image.pixels import (
+    PixelBudget,
     PreprocessingSpec,
     channel_stats,
     normalise,
@@ -132,19 +133,29 @@ class ImageFamily(Family):
         spec: PreprocessingSpec,
         limits: InstanceLimits | None = None,
     ) -> np.ndarray:
+        total = limits.max_request_pixels if limits else None
+        budget = PixelBudget(total) if total else None
         return np.stack(
-            [self._encode_one(i, instance, spec, limits) for i, instance in enumerate(instances)]
+            [
+                self._encode_one(i, instance, spec, limits, budget)
+                for i, instance in enumerate(instances)
+            ]
         )
 
     @staticmethod
     def _encode_one(
-        i: int, instance: Any, spec: PreprocessingSpec, limits: InstanceLimits | None
+        i: int,
+        instance: Any,
+        spec: PreprocessingSpec,
+        limits: InstanceLimits | None,
+        budget: PixelBudget | None,
     ) -> np.ndarray:
         try:
             if isinstance(instance, bytes | bytearray):
-                return preprocess_bytes(bytes(instance), spec, limits)
+                return preprocess_bytes(bytes(instance), spec, limits, budget)
             if isinstance(instance, dict) and set(instance) == {"b64"}:
-                return preprocess_bytes(serving.b64_bytes(instance["b64"]), spec, limits)
+                data = serving.b64_bytes(instance["b64"])
+                return preprocess_bytes(data, spec, limits, budget)
             if isinstance(instance, list):
                 return normalise(unit_array_from_nested(instance, spec.size, spec.channels), spec)
         except InputError as err:

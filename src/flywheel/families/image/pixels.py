@@ -61,11 +61,27 @@ class PreprocessingSpec:
         )
 
 
+class PixelBudget:
+    """The pixels one request may still decode (``serve.max_request_pixels``)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = self.remaining = total
+
+    def spend(self, width: int, height: int) -> None:
+        if width * height > self.remaining:
+            raise InputError(
+                f"the request's images hold more than {self.total} pixels in all "
+                "(serve.max_request_pixels); send fewer or smaller images per request"
+            )
+        self.remaining -= width * height
+
+
 def decode_image(
     data: bytes,
     max_pixels: int = MAX_PIXELS,
     formats: Sequence[str] | None = None,
     modes: Sequence[str] | None = None,
+    budget: PixelBudget | None = None,
 ) -> Image.Image:
     """The decoded image. Only the decoders of ``formats`` (None: all) are tried, and the
     header's size and mode are checked against ``max_pixels`` and ``modes`` before any
@@ -87,6 +103,8 @@ def decode_image(
         )
     if modes is not None and image.mode not in modes:
         raise InputError(f"image mode {image.mode} is not accepted; send one of {list(modes)}")
+    if budget is not None:
+        budget.spend(image.width, image.height)
     try:
         image.load()
     except Exception as err:  # plugins raise many types on malformed data
@@ -97,11 +115,15 @@ def decode_image(
     return image
 
 
-def decode_client_image(data: bytes, limits: InstanceLimits | None) -> Image.Image:
+def decode_client_image(
+    data: bytes, limits: InstanceLimits | None, budget: PixelBudget | None = None
+) -> Image.Image:
     """:func:`decode_image` under a server's limits (None: a file the pipeline read)."""
     if limits is None:
         return decode_image(data)
-    return decode_image(data, limits.max_image_pixels, limits.image_formats, limits.image_modes)
+    return decode_image(
+        data, limits.max_image_pixels, limits.image_formats, limits.image_modes, budget
+    )
 
 
 _ALPHA_OR_PALETTE = frozenset({"P", "PA", "LA", "La", "RGBA", "RGBa"})
@@ -164,9 +186,12 @@ def normalise(unit: np.ndarray, spec: PreprocessingSpec) -> np.ndarray:
 
 
 def preprocess_bytes(
-    data: bytes, spec: PreprocessingSpec, limits: InstanceLimits | None = None
+    data: bytes,
+    spec: PreprocessingSpec,
+    limits: InstanceLimits | None = None,
+    budget: PixelBudget | None = None,
 ) -> np.ndarray:
-    image = decode_client_image(data, limits)
+    image = decode_client_image(data, limits, budget)
     return normalise(to_unit_array(image, spec.size, spec.mode), spec)
 
 

@@ -50,6 +50,14 @@ def test_the_pixel_limit_is_checked_on_the_header_before_any_decoding() -> None:
         encode(header_only_png(30, 30))
 
 
+def test_one_request_s_images_share_a_pixel_budget() -> None:
+    limits = InstanceLimits(1000, ("PNG",), None, 100, 400, max_request_pixels=2500)
+    good = {"b64": base64.b64encode(encoded(Image.new("L", (30, 30)), "PNG")).decode()}
+    with pytest.raises(InputError, match="instance 2: the request's images hold more than 2500"):
+        ImageFamily().encode([good] * 3, SPEC, limits)
+    assert ImageFamily().encode([good] * 2, SPEC, limits).shape == (2, 1, 8, 8)
+
+
 def test_only_the_allowed_formats_decoders_run() -> None:
     gif = encoded(Image.new("L", (8, 8)), "GIF")
     with pytest.raises(InputError, match="not a recognised image format; send PNG/JPEG"):
