@@ -3,9 +3,11 @@
 A 15 KB PNG can declare a hundred million pixels, and 8 MB of JSON takes a while to parse;
 either would stall every other request (health probes included) if it ran on the event
 loop. Every body is therefore parsed, checked and decoded on ``serve.decode_threads``
-threads, and the number of requests between arrival and decoded rows is bounded by
-``serve.max_decoding``: past it a request is answered 503 + Retry-After before its body is
-read, so a flood of expensive bodies costs the server neither memory nor a stall.
+threads, and the number of requests being parsed or decoded (waiting for a thread or on
+one) is bounded by ``serve.max_decoding``: past it a request is answered 503 +
+Retry-After, before its body is read when the pool is already full on arrival, so a flood
+of expensive bodies costs the server neither unbounded memory nor a stall. A slot is taken
+only once the body is in: a client that sends slowly holds a connection, not a decoder.
 """
 
 from __future__ import annotations
@@ -38,10 +40,7 @@ class DecodePool:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
 
-    @contextlib.contextmanager
-    def slot(self) -> Iterator[None]:
-        """Held from before the body is read until its rows are queued; refused when full.
-        Only the event loop touches the count, so it needs no lock."""
+    def refuse_when_full(self) -> None:
         if self.in_flight >= self.max_in_flight:
             raise RequestRejectedError(
                 503,
@@ -50,6 +49,12 @@ class DecodePool:
                 f"(serve.max_decoding {self.max_in_flight}); retry shortly",
                 headers={"Retry-After": "1"},
             )
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """Held while a read body is parsed and decoded; refused when the pool is full.
+        Only the event loop touches the count, so it needs no lock."""
+        self.refuse_when_full()
         self.in_flight += 1
         try:
             yield

@@ -1,6 +1,6 @@
 """The TF-Serving-style routes (``/v1``): predictions, feedback and the served card.
 
-Every body is read on the event loop (it is I/O) and parsed, checked and decoded on the
+Every body is read on the event loop (it is I/O), then parsed, checked and decoded on the
 decode pool (:mod:`.decoding`), inside one of its bounded slots.
 """
 
@@ -71,20 +71,20 @@ def router(state: ServerState) -> APIRouter:
     @routes.post("/v1/predict")
     async def predict(request: Request) -> JSONResponse:
         state.refuse_when_overloaded()
-        with state.decoding.slot():
-            async with state.batcher.admission():
-                model = state.serving_model()
-                body = await request.body()
-                future = await state.submit(model, body)
+        async with state.batcher.admission():
+            model = state.serving_model()
+            body = await request.body()
+            future = await state.submit(model, body)
         body_out, headers = prediction_body(await state.result(model, future))
         return JSONResponse(body_out, headers=headers)
 
     @routes.post("/v1/feedback", status_code=201)
     async def post_feedback(request: Request) -> JSONResponse:
+        state.decoding.refuse_when_full()
+        model = state.serving_model()
+        body = await request.body()
+        sender = _sender(state, request)
         with state.decoding.slot():
-            model = state.serving_model()
-            body = await request.body()
-            sender = _sender(state, request)
             record_id = await state.decoding.run(store_feedback, state, model, body, sender)
         return JSONResponse({"id": record_id}, status_code=201)
 

@@ -52,6 +52,7 @@ class ServerState:
         return instance_limits(self.serve, model.card)
 
     def refuse_when_overloaded(self) -> None:
+        self.decoding.refuse_when_full()
         backlog = self.batcher.backlog_rows
         if backlog >= self.serve.max_queued_rows:
             # Refused before the body is read or decoded: an overloaded server spends
@@ -73,7 +74,8 @@ class ServerState:
         """Decode ``body`` for ``model`` off the event loop and queue its rows for the
         micro-batcher. Call it inside :meth:`MicroBatcher.admission` and await the result
         outside it, so the batcher knows no other request is on its way."""
-        rows = await self.decoding.run(self.decode_body, model, body)
+        with self.decoding.slot():
+            rows = await self.decoding.run(self.decode_body, model, body)
         return self.batcher.enqueue(model, rows)
 
     @staticmethod
