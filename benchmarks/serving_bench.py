@@ -102,7 +102,7 @@ def baseline_app(root: Path) -> Any:
 
     spec = PreprocessingSpec.load(root / "preprocessing.json")
     net = ConvNet(spec.channels, spec.size, len(spec.labels))
-    net.load_state_dict(torch.load(root / "weights.pt"))
+    net.load_state_dict(torch.load(root / "weights.pt", weights_only=True))
     net.eval()
     app = FastAPI()
 

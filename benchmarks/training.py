@@ -261,7 +261,7 @@ def plain_fit(
                 stale += 1
                 if stale >= cfg.patience:
                     break
-        net.load_state_dict(torch.load(ckpt, map_location=device))
+        net.load_state_dict(torch.load(ckpt, map_location=device, weights_only=True))
         if device == "cuda":
             torch.cuda.synchronize()
         return time.perf_counter() - t0

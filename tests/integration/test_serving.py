@@ -234,15 +234,19 @@ def test_swap_under_load_fails_no_request(workspace: Any, onnx_models: dict[str,
                         continue
                     ok += 1
                     versions.add(r.json()["model_version"])
+                    answered.add(threading.get_ident())
             return ok, versions, failures
 
+        answered: set[int] = set()
         with ThreadPoolExecutor(16) as pool:
             clients = [pool.submit(hammer) for _ in range(16)]
-            time.sleep(0.5)
+            # Every client is answered by the old model first (on a busy machine the first
+            # answers take longer than any fixed pause).
+            wait_for(lambda: len(answered) == 16, timeout=60)
             registry.register(onnx_models["b"], onnx_models["spec"], card_fields())
             registry.promote("v0002")
             with httpx.Client(base_url=server.url) as probe:
-                wait_for(lambda: probe.get("/readyz").json().get("model_version") == "v0002")
+                wait_for(lambda: probe.get("/v1/model").json().get("version") == "v0002")
             time.sleep(0.5)
             stop.set()
             results = [c.result() for c in clients]
@@ -308,8 +312,9 @@ def test_broken_models_are_refused_and_old_one_keeps_serving(
             )
             r = client.post("/v1/predict", json=body)
             assert r.status_code == 200 and r.json()["model_version"] == "v0001"
+            # The probe says ready and nothing more; why a load was refused is in the log.
             ready = client.get("/readyz")
-            assert ready.status_code == 200 and version in ready.json()["last_refusal"]
+            assert ready.status_code == 200 and ready.json() == {"ready": True}
             assert client.get("/v1/model").json()["version"] == "v0001"
         time.sleep(0.3)  # further polls must not count the same refusal again
         text = client.get("/metrics").text
@@ -318,7 +323,7 @@ def test_broken_models_are_refused_and_old_one_keeps_serving(
         registry.promote("v0001")
         registry.register(onnx_models["b"], onnx_models["spec"], card_fields())  # v0004
         registry.promote("v0004")
-        wait_for(lambda: client.get("/readyz").json()["model_version"] == "v0004")
+        wait_for(lambda: client.get("/v1/model").json()["version"] == "v0004")
 
 
 @pytest.mark.slow
@@ -329,7 +334,8 @@ def test_not_ready_until_a_model_is_promoted(
     layout = Layout.from_params(params, tmp_path)
     with serving(params, layout) as (_, client):
         assert client.get("/healthz").status_code == 200
-        assert client.get("/readyz").status_code == 503
+        not_ready = client.get("/readyz")
+        assert not_ready.status_code == 503 and not_ready.json() == {"ready": False}
         r = client.post("/v1/predict", json={"instances": [png_b64(random_images(1)[0])]})
         assert r.status_code == 503 and r.json()["kind"] == "not_ready"
         registry = Registry(layout.registry)

@@ -49,6 +49,33 @@ class Spec(Protocol):
 
 
 @dataclass(frozen=True)
+class InstanceLimits:
+    """What a server accepts in an instance a client sent, beyond what the spec itself
+    needs. :meth:`Family.encode` and :meth:`Family.stored_form` get one for instances that
+    came over the network and ``None`` for files the pipeline or the CLI read, which keep
+    the lenient rules training was built on (the same encoding, fewer refusals)."""
+
+    max_image_pixels: int
+    # Pillow format names; only their decoders are tried (never e.g. EPS, which runs
+    # Ghostscript).
+    image_formats: tuple[str, ...]
+    # Pillow modes accepted; None: any mode that converts to the model's.
+    image_modes: tuple[str, ...] | None
+    max_text_chars: int
+    max_text_bytes: int
+    # All the images of one request together (None: no bound beyond max_image_pixels each).
+    max_request_pixels: int | None = None
+
+
+def canonical_json(value: Any) -> bytes:
+    """One byte form per JSON value (sorted keys, no spaces, UTF-8), so a client's own
+    formatting never reaches disk."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+@dataclass(frozen=True)
 class StoredInstance:
     """An instance as it is kept on disk (feedback): its bytes and the file suffix they need."""
 
@@ -117,18 +144,25 @@ class Family(ABC):
 
     # inference
     @abstractmethod
-    def encode(self, instances: Sequence[Any], spec: Any) -> np.ndarray:
+    def encode(
+        self, instances: Sequence[Any], spec: Any, limits: InstanceLimits | None = None
+    ) -> np.ndarray:
         """Raw instances (as a client sends them) to one model input batch. Raises
-        :class:`flywheel.core.errors.InputError` naming the bad instance."""
+        :class:`flywheel.core.errors.InputError` naming the bad instance. ``limits``: the
+        instances came from a client (see :class:`InstanceLimits`)."""
 
     def check_instance(self, index: int, instance: Any) -> None:  # noqa: B027
         """Reject, by index, a client instance that :meth:`encode` would accept silently
         or choke on; raises :class:`~flywheel.core.errors.InputError`. Default: nothing
         beyond what encode checks."""
 
-    def stored_form(self, instance: Any) -> StoredInstance:
-        """How a client instance is kept on disk (feedback): JSON unless the family says."""
-        return StoredInstance(json.dumps(instance).encode(), ".instance.json")
+    def stored_form(
+        self, instance: Any, spec: Any, limits: InstanceLimits | None = None
+    ) -> StoredInstance:
+        """How a client instance, already accepted by :meth:`encode`, is kept on disk
+        (feedback): canonical JSON unless the family says; never the client's bytes."""
+        del spec, limits
+        return StoredInstance(canonical_json(instance), ".instance.json")
 
     def raw_split(self, params: Params, layout: Layout, split: str) -> tuple[list[Any], np.ndarray]:
         """The split's examples as raw instances (what a client would send) and targets.

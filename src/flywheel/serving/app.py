@@ -9,14 +9,17 @@ Routes (TF Serving / KServe v1 style, :mod:`.routes_v1`; probes and metrics,
     GET  /v1/model           the card of the model being served
     GET  /healthz /readyz /metrics
 
-Every refusal is ``{"error": <message>, "kind": <short name>}`` with a 4xx status. Models
-only ever come from the registry's production alias; no request can name a path.
+Every refusal is ``{"error": <message>, "kind": <short name>}`` with a 4xx status (503
+when busy or not ready); a message never holds a file path or a library's own text, which
+go to the log. Models only ever come from the registry's production alias; no request can
+name a path.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -30,7 +33,9 @@ from flywheel.release.registry import Registry
 from flywheel.serving import routes_ops, routes_v1
 from flywheel.serving.auth import BearerAuthMiddleware
 from flywheel.serving.batcher import MicroBatcher
+from flywheel.serving.decoding import DecodePool
 from flywheel.serving.feedback import FeedbackStore
+from flywheel.serving.feedback_quota import FeedbackQuota
 from flywheel.serving.limits import BodyLimitMiddleware
 from flywheel.serving.model_holder import ModelHolder
 from flywheel.serving.requests import RequestRejectedError
@@ -38,18 +43,23 @@ from flywheel.serving.state import ServerState
 from flywheel.serving.telemetry import MetricsMiddleware, ServingMetrics
 
 KNOWN_PATHS = (*routes_v1.PATHS, *routes_ops.PATHS)
+log = logging.getLogger("flywheel.serving")
 
 
-def _state(params: Params, layout: Layout) -> ServerState:
+def _state(params: Params, layout: Layout, authenticated: bool) -> ServerState:
     inbox = params.data.feedback_inbox
     inbox = inbox if inbox.is_absolute() else layout.root / inbox
     metrics = ServingMetrics()
+    serve = params.serve
     return ServerState(
-        serve=params.serve,
+        serve=serve,
         holder=ModelHolder(Registry(layout.registry), metrics),
-        batcher=MicroBatcher(params.serve.max_batch, params.serve.max_wait_ms, metrics),
+        batcher=MicroBatcher(serve.max_batch, serve.max_wait_ms, metrics),
         metrics=metrics,
         feedback=FeedbackStore(inbox, data_dir=layout.data),
+        decoding=DecodePool(serve.decode_threads, serve.max_decoding),
+        quota=FeedbackQuota(inbox, serve),
+        authenticated=authenticated,
     )
 
 
@@ -70,20 +80,23 @@ def _error_handlers(app: FastAPI, state: ServerState) -> None:
         return JSONResponse({"error": str(err.detail), "kind": kind}, status_code=err.status_code)
 
     @app.exception_handler(Exception)
-    async def internal_error(_: Request, err: Exception) -> JSONResponse:
+    async def internal_error(request: Request, err: Exception) -> JSONResponse:
         errors.labels(kind="internal").inc()
+        # The traceback names files and internals: it goes to the log, never to a client.
+        log.error("internal error on %s", request.url.path, exc_info=err)
         return JSONResponse({"error": "internal server error", "kind": "internal"}, status_code=500)
 
 
 def create_app(params: Params, layout: Layout, *, api_token: str | None = None) -> FastAPI:
     """The server for ``layout.registry``'s production model. ``api_token`` turns on bearer
     auth for every route but the probes; binding rules live in :mod:`flywheel.serving.server`."""
-    state = _state(params, layout)
+    state = _state(params, layout, authenticated=bool(api_token))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await state.holder.check_async()
         state.batcher.start()
+        state.decoding.start()
         poll = state.holder.poll_forever(params.serve.poll_interval_s)
         poller = asyncio.get_running_loop().create_task(poll)
         try:
@@ -93,6 +106,7 @@ def create_app(params: Params, layout: Layout, *, api_token: str | None = None) 
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
             await state.batcher.close()
+            state.decoding.close()
 
     app = FastAPI(
         title="flywheel model server",

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from flywheel.core.errors import InputError
+from flywheel.families.base import InstanceLimits
 from flywheel.serving.batcher import BatchResult
 from flywheel.serving.decoders import FamilyDecoder
 
@@ -50,12 +51,24 @@ def parse_json(body: bytes) -> Any:
             400, "invalid_json", "request body is empty; expected a JSON object"
         )
     try:
-        return json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise RequestRejectedError(
+            400, "invalid_json", f"request body is not valid UTF-8 (byte {err.start})"
+        ) from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
         raise RequestRejectedError(400, "invalid_json", "JSON is nested too deeply") from None
-    except ValueError as err:  # JSONDecodeError, bad UTF-8, over-long integers
+    except json.JSONDecodeError as err:
         raise RequestRejectedError(
-            400, "invalid_json", f"request body is not valid JSON: {err}"
+            400,
+            "invalid_json",
+            f"request body is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}",
+        ) from None
+    except ValueError:  # integers longer than Python converts (sys.get_int_max_str_digits)
+        raise RequestRejectedError(
+            400, "invalid_json", "request body holds a number with too many digits"
         ) from None
 
 
@@ -90,14 +103,32 @@ def instances_of(payload: Any, max_instances: int) -> list[Any]:
     return instances
 
 
-def decode_instances(decoder: FamilyDecoder, instances: list[Any]) -> np.ndarray:
+def decode_instances(
+    decoder: FamilyDecoder, instances: list[Any], limits: InstanceLimits | None = None
+) -> np.ndarray:
     try:
-        return decoder.decode(instances)
+        return decoder.decode(instances, limits)
     except InputError as err:
         raise RequestRejectedError(400, "invalid_instance", str(err)) from None
 
 
+def _finite(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    return not isinstance(value, float) or math.isfinite(value)
+
+
 def prediction_body(result: BatchResult) -> tuple[dict[str, Any], dict[str, str]]:
+    for i, prediction in enumerate(result.predictions):
+        if not _finite(prediction.fields):
+            # Finite inputs far outside the training range can still overflow the model;
+            # JSON has no inf, and the answer would be meaningless anyway.
+            raise RequestRejectedError(
+                422,
+                "non_finite_output",
+                f"instance {i}: the model's output is not a finite number; the input lies "
+                "far outside the range the model was trained on",
+            )
     body = {
         "predictions": [p.as_dict() for p in result.predictions],
         "model_version": result.version,

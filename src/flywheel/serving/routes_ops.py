@@ -1,8 +1,11 @@
-"""What orchestrators and monitoring read: liveness, readiness and Prometheus metrics."""
+"""What orchestrators and monitoring read: liveness, readiness and Prometheus metrics.
+
+The probes answer without credentials, so they say up/ready and nothing more: which
+version is served, and why a load was refused, are in ``/v1/model``, ``/metrics`` and the
+log, behind the token when there is one.
+"""
 
 from __future__ import annotations
-
-from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
@@ -21,14 +24,8 @@ def router(state: ServerState) -> APIRouter:
 
     @routes.get("/readyz")
     async def readyz() -> JSONResponse:
-        model = state.holder.current
-        if model is None:
-            reason = state.holder.last_refusal or "no production model is loaded yet"
-            return JSONResponse({"ready": False, "reason": reason}, status_code=503)
-        body: dict[str, Any] = {"ready": True, "model_version": model.version}
-        if state.holder.last_refusal:
-            body["last_refusal"] = state.holder.last_refusal
-        return JSONResponse(body)
+        ready = state.holder.current is not None
+        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
 
     @routes.get("/metrics")
     async def prometheus() -> Response:

@@ -1,22 +1,68 @@
-"""The TF-Serving-style routes (``/v1``): predictions, feedback and the served card."""
+"""The TF-Serving-style routes (``/v1``): predictions, feedback and the served card.
+
+Every body is read on the event loop (it is I/O), then parsed, checked and decoded on the
+decode pool (:mod:`.decoding`), inside one of its bounded slots.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from flywheel.core.errors import InputError
+from flywheel.serving.feedback_quota import sender_id
+from flywheel.serving.model_holder import LoadedModel
 from flywheel.serving.requests import (
     RequestRejectedError,
     decode_instances,
-    instances_of,
     object_with,
+    parse_json,
     prediction_body,
 )
 from flywheel.serving.state import ServerState
 
 PATHS = ("/v1/predict", "/v1/feedback", "/v1/model")
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _sender(state: ServerState, request: Request) -> str:
+    token = None
+    if state.authenticated:  # the auth middleware has checked it already
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+    return sender_id(request.client.host if request.client else None, token)
+
+
+def store_feedback(state: ServerState, model: LoadedModel, body: bytes, sender: str) -> str:
+    """Check a feedback body against ``model`` and keep it; the record's id. Blocking."""
+    payload = object_with(parse_json(body), "instance")
+    if model.predictor.family.objective != "classification":
+        raise RequestRejectedError(
+            400, "unsupported", f"feedback takes class labels; {model.card.task} has none"
+        )
+    label = payload.get("label")
+    if not isinstance(label, str) or label not in model.card.labels:
+        raise RequestRejectedError(
+            400,
+            "unknown_label",
+            f"label must be one of {list(model.card.labels)}, got {_show(label)}",
+        )
+    instance, limits = payload["instance"], state.limits(model)
+    # Only what the model could have answered is kept, and only in its normalised form.
+    decode_instances(model.decoder, [instance], limits)
+    try:
+        stored = model.decoder.to_stored(instance, limits)
+    except InputError as err:
+        raise RequestRejectedError(400, "invalid_instance", str(err)) from None
+    with state.quota.admit(sender, len(stored.data)):
+        meta = {"model_version": model.version, "sender": sender}
+        return state.feedback.save(label, stored, meta)
 
 
 def router(state: ServerState) -> APIRouter:
@@ -27,46 +73,26 @@ def router(state: ServerState) -> APIRouter:
         state.refuse_when_overloaded()
         async with state.batcher.admission():
             model = state.serving_model()
-            payload, large = await state.read_json(request)
-            instances = instances_of(payload, state.serve.max_instances)
-            future = await state.submit(model, instances, large)
-        body, headers = prediction_body(await state.result(model, future))
-        return JSONResponse(body, headers=headers)
+            body = await request.body()
+            future = await state.submit(model, body)
+        body_out, headers = prediction_body(await state.result(model, future))
+        return JSONResponse(body_out, headers=headers)
 
     @routes.post("/v1/feedback", status_code=201)
     async def post_feedback(request: Request) -> JSONResponse:
+        state.decoding.refuse_when_full()
         model = state.serving_model()
-        payload = object_with((await state.read_json(request))[0], "instance")
-        if model.predictor.family.objective != "classification":
-            raise RequestRejectedError(
-                400, "unsupported", f"feedback takes class labels; {model.card.task} has none"
-            )
-        label = payload.get("label")
-        if not isinstance(label, str) or label not in model.card.labels:
-            raise RequestRejectedError(
-                400,
-                "unknown_label",
-                f"label must be one of {list(model.card.labels)}, got {label!r}",
-            )
-        instance = payload["instance"]
-
-        def store() -> str:
-            # Only what the model could have answered is kept.
-            decode_instances(model.decoder, [instance])
-            try:
-                stored = model.decoder.to_stored(instance)
-            except InputError as err:
-                raise RequestRejectedError(400, "invalid_instance", str(err)) from None
-            return state.feedback.save(label, stored, {"model_version": model.version})
-
-        record_id = await run_in_threadpool(store)
+        body = await request.body()
+        sender = _sender(state, request)
+        with state.decoding.slot():
+            record_id = await state.decoding.run(store_feedback, state, model, body, sender)
         return JSONResponse({"id": record_id}, status_code=201)
 
     @routes.get("/v1/feedback/{record_id}")
     async def get_feedback(record_id: str) -> JSONResponse:
         record = await run_in_threadpool(state.feedback.load, record_id)
         if record is None:
-            raise RequestRejectedError(404, "not_found", f"no feedback record {record_id!r}")
+            raise RequestRejectedError(404, "not_found", f"no feedback record {_show(record_id)}")
         return JSONResponse(record)
 
     @routes.get("/v1/model")

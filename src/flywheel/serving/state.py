@@ -1,25 +1,31 @@
-"""What every route of one server shares: the model holder, the batcher, the metrics and
-the feedback inbox, and the one path from a request body to predictions."""
+"""What every route of one server shares: the model holder, the batcher, the decode pool,
+the metrics and the feedback inbox, and the one path from a request body to predictions."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
-from typing import Any
 
-from fastapi import Request
-from starlette.concurrency import run_in_threadpool
+import numpy as np
 
 from flywheel.core.sections import ServeConfig
+from flywheel.families.base import InstanceLimits
 from flywheel.serving.batcher import BatchResult, MicroBatcher
+from flywheel.serving.decoders import instance_limits
+from flywheel.serving.decoding import DecodePool
 from flywheel.serving.feedback import FeedbackStore
+from flywheel.serving.feedback_quota import FeedbackQuota
 from flywheel.serving.model_holder import LoadedModel, ModelHolder
-from flywheel.serving.requests import RequestRejectedError, decode_instances, parse_json
+from flywheel.serving.requests import (
+    RequestRejectedError,
+    decode_instances,
+    instances_of,
+    parse_json,
+)
 from flywheel.serving.telemetry import ServingMetrics
 
-# Bodies above this are parsed and decoded on a worker thread; smaller ones are cheaper
-# to handle inline than to hand over.
-INLINE_BYTES = 64 * 1024
+log = logging.getLogger("flywheel.serving")
 
 
 @dataclass(frozen=True)
@@ -29,15 +35,24 @@ class ServerState:
     batcher: MicroBatcher
     metrics: ServingMetrics
     feedback: FeedbackStore
+    decoding: DecodePool
+    quota: FeedbackQuota
+    # Whether bearer auth is on: only then does a token say who a client is.
+    authenticated: bool = False
 
     def serving_model(self) -> LoadedModel:
         model = self.holder.current
         if model is None:
-            reason = self.holder.last_refusal or "no production model is loaded yet"
-            raise RequestRejectedError(503, "not_ready", reason)
+            raise RequestRejectedError(
+                503, "not_ready", "no production model is being served yet; retry later"
+            )
         return model
 
+    def limits(self, model: LoadedModel) -> InstanceLimits:
+        return instance_limits(self.serve, model.card)
+
     def refuse_when_overloaded(self) -> None:
+        self.decoding.refuse_when_full()
         backlog = self.batcher.backlog_rows
         if backlog >= self.serve.max_queued_rows:
             # Refused before the body is read or decoded: an overloaded server spends
@@ -50,29 +65,26 @@ class ServerState:
                 headers={"Retry-After": "1"},
             )
 
-    async def read_json(self, request: Request) -> tuple[Any, bool]:
-        """The parsed body, and whether it was large enough to work on off the event loop."""
-        body = await request.body()
-        large = len(body) > INLINE_BYTES
-        return (await run_in_threadpool(parse_json, body) if large else parse_json(body)), large
+    def decode_body(self, model: LoadedModel, body: bytes) -> np.ndarray:
+        """A predict body to rows for ``model``. Blocking: run it on :attr:`decoding`."""
+        instances = instances_of(parse_json(body), self.serve.max_instances)
+        return decode_instances(model.decoder, instances, self.limits(model))
 
-    async def submit(
-        self, model: LoadedModel, instances: list[Any], large: bool
-    ) -> asyncio.Future[BatchResult]:
-        """Decode ``instances`` for ``model`` and queue them for the micro-batcher. Call it
-        inside :meth:`MicroBatcher.admission` and await the result outside it, so the
-        batcher knows no other request is on its way."""
-        if large:
-            rows = await run_in_threadpool(decode_instances, model.decoder, instances)
-        else:
-            rows = decode_instances(model.decoder, instances)
+    async def submit(self, model: LoadedModel, body: bytes) -> asyncio.Future[BatchResult]:
+        """Decode ``body`` for ``model`` off the event loop and queue its rows for the
+        micro-batcher. Call it inside :meth:`MicroBatcher.admission` and await the result
+        outside it, so the batcher knows no other request is on its way."""
+        with self.decoding.slot():
+            rows = await self.decoding.run(self.decode_body, model, body)
         return self.batcher.enqueue(model, rows)
 
     @staticmethod
     async def result(model: LoadedModel, future: asyncio.Future[BatchResult]) -> BatchResult:
         try:
             return await future
-        except Exception as err:
+        except Exception:
+            # ONNX Runtime's message names graph nodes and internal files: logged, not sent.
+            log.exception("inference failed on %s", model.version)
             raise RequestRejectedError(
-                500, "inference", f"inference failed on {model.version}: {err}"
-            ) from err
+                500, "inference", f"inference failed on model {model.version}"
+            ) from None

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import httpx
 
+from flywheel.supervise.auth import CLIENT_AUTH_ENV, auth_string, authorization
 from flywheel.supervise.errors import ServerUnavailable
 
 
@@ -22,7 +23,9 @@ def parse_time(value: str | None) -> datetime | None:
 class PrefectApi:
     def __init__(self, url: str, timeout: float = 10.0) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+        self._http = httpx.Client(
+            base_url=self.url, timeout=timeout, headers=authorization(auth_string())
+        )
 
     def __enter__(self) -> PrefectApi:
         return self
@@ -35,9 +38,15 @@ class PrefectApi:
 
     def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            return self._http.request(method, path, **kwargs)
+            response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as err:
             raise ServerUnavailable(f"Prefect API at {self.url} unreachable: {err}") from err
+        if response.status_code == 401:
+            raise ServerUnavailable(
+                f"Prefect API at {self.url} refused the request (401 Unauthorized): set "
+                f"{CLIENT_AUTH_ENV} to the server's auth string"
+            )
+        return response
 
     def healthy(self) -> bool:
         try:

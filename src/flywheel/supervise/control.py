@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from flywheel.core.workspace import open_workspace
+from flywheel.supervise.auth import check_model_server_bind
 from flywheel.supervise.errors import AlreadyRunning, NotRunning, ServiceError
 from flywheel.supervise.prefect_server import host_port
 from flywheel.supervise.state import ServicePaths, pid_alive, read_state, running_state
@@ -40,8 +41,9 @@ def detach(options: UpOptions, timeout: float = 300.0) -> dict[str, Any]:
             f"flywheel up is already running for {ws.project} (pid {existing['pid']});"
             " run `flywheel down` first"
         )
-    # A busy port or a dead PREFECT_API_URL fails here, in the caller's terminal; a port
-    # picked here (--port 0) is handed down so both agree on the address.
+    # A busy port, a dead PREFECT_API_URL or an unauthenticated public bind fails here, in
+    # the caller's terminal; a port picked here (--port 0) is handed down so both agree.
+    check_model_server_bind(ws.params.serve.host)
     api, own_server = resolve_server(options)
     if own_server:
         options = replace(options, port=host_port(api)[1])

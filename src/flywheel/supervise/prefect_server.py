@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from flywheel.supervise.auth import add_client_auth, add_server_auth, auth_string
 from flywheel.supervise.errors import ServerUnavailable
 
 # Quiet, offline defaults for every Prefect process we start; a user's own settings win.
@@ -51,7 +52,7 @@ def prefect_env(home: Path, api: str, base: dict[str, str] | None = None) -> dic
     env.setdefault("PREFECT_HOME", str(home))
     env["PREFECT_API_URL"] = api
     env["PYTHONUNBUFFERED"] = "1"
-    return env
+    return add_client_auth(env, auth_string(env))
 
 
 def server_command(host: str, port: int) -> list[str]:
@@ -75,7 +76,7 @@ def server_env(home: Path, host: str, port: int) -> dict[str, str]:
     # The server process is the API, not a client of one.
     env.pop("PREFECT_API_URL", None)
     home.mkdir(parents=True, exist_ok=True)
-    return env
+    return add_server_auth(env, auth_string(env))
 
 
 def is_healthy(api: str, timeout: float = 2.0) -> bool:

@@ -29,6 +29,7 @@ import httpx
 from flywheel.core.workspace import Workspace, open_workspace
 from flywheel.pipeline.names import full_name
 from flywheel.supervise.api import PrefectApi, parse_time
+from flywheel.supervise.auth import auth_string, check_model_server_bind, check_prefect_bind
 from flywheel.supervise.errors import (
     AlreadyRunning,
     PortInUseError,
@@ -80,6 +81,7 @@ def resolve_server(options: UpOptions) -> tuple[str, bool]:
                 " PREFECT_API_URL so `flywheel up` starts one"
             )
         return external, False
+    check_prefect_bind(options.host, auth_string())
     port = options.port or free_port(options.host)
     if port_in_use(options.host, port):
         api = api_url(options.host, port)
@@ -232,6 +234,7 @@ def run_up(options: UpOptions, echo: Callable[[str], None] = print) -> None:
             f"flywheel up is already running for {ws.project} (pid {existing['pid']},"
             f" {existing.get('ui_url')}); run `flywheel down` first"
         )
+    check_model_server_bind(ws.params.serve.host)
     api, own_server = resolve_server(options)
     state = _initial_state(ws, api, own_server)
     supervisor: Supervisor

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,11 +14,12 @@ from flywheel.core.errors import InputError
 from flywheel.core.layout import Layout
 from flywheel.datasets.arrays import save_split
 from flywheel.datasets.splitting import stable_split, write_split_index
-from flywheel.families.base import Augment, Family, StoredInstance
+from flywheel.families.base import Augment, Family, InstanceLimits, StoredInstance
 from flywheel.families.image import serving
 from flywheel.families.image.augment import random_flip_crop
 from flywheel.families.image.manifest import build_manifest
 from flywheel.families.image.pixels import (
+    PixelBudget,
     PreprocessingSpec,
     channel_stats,
     normalise,
@@ -128,24 +127,35 @@ class ImageFamily(Family):
     def train_augment(self, params: Params) -> Augment | None:
         return random_flip_crop(max(1, params.image.size // 8)) if params.image.augment else None
 
-    def encode(self, instances: Sequence[Any], spec: PreprocessingSpec) -> np.ndarray:
+    def encode(
+        self,
+        instances: Sequence[Any],
+        spec: PreprocessingSpec,
+        limits: InstanceLimits | None = None,
+    ) -> np.ndarray:
+        total = limits.max_request_pixels if limits else None
+        budget = PixelBudget(total) if total else None
         return np.stack(
-            [self._encode_one(i, instance, spec) for i, instance in enumerate(instances)]
+            [
+                self._encode_one(i, instance, spec, limits, budget)
+                for i, instance in enumerate(instances)
+            ]
         )
 
     @staticmethod
-    def _encode_one(i: int, instance: Any, spec: PreprocessingSpec) -> np.ndarray:
+    def _encode_one(
+        i: int,
+        instance: Any,
+        spec: PreprocessingSpec,
+        limits: InstanceLimits | None,
+        budget: PixelBudget | None,
+    ) -> np.ndarray:
         try:
             if isinstance(instance, bytes | bytearray):
-                return preprocess_bytes(bytes(instance), spec)
+                return preprocess_bytes(bytes(instance), spec, limits, budget)
             if isinstance(instance, dict) and set(instance) == {"b64"}:
-                if not isinstance(instance["b64"], str):
-                    raise InputError("'b64' must be a base64 string")
-                try:
-                    data = base64.b64decode(instance["b64"], validate=True)
-                except (binascii.Error, ValueError):
-                    raise InputError("'b64' is not valid base64") from None
-                return preprocess_bytes(data, spec)
+                data = serving.b64_bytes(instance["b64"])
+                return preprocess_bytes(data, spec, limits, budget)
             if isinstance(instance, list):
                 return normalise(unit_array_from_nested(instance, spec.size, spec.channels), spec)
         except InputError as err:
@@ -158,8 +168,10 @@ class ImageFamily(Family):
     def check_instance(self, index: int, instance: Any) -> None:
         serving.check_instance(index, instance)
 
-    def stored_form(self, instance: Any) -> StoredInstance:
-        return serving.stored_form(instance)
+    def stored_form(
+        self, instance: Any, spec: PreprocessingSpec, limits: InstanceLimits | None = None
+    ) -> StoredInstance:
+        return serving.stored_form(instance, spec, limits)
 
     def instances_from_rows(self, params: Params, layout: Layout, rows: pd.DataFrame) -> list[Any]:
         return self.read_inputs([layout.data / p for p in rows.index])

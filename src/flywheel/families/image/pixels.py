@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -16,6 +18,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from flywheel.core.errors import InputError
+from flywheel.families.base import InstanceLimits
+
+log = logging.getLogger(__name__)
 
 # Decompression bombs are a denial of service for the server; no image this pipeline
 # handles legitimately has more pixels than this. Checked on the header, before decoding.
@@ -56,34 +61,98 @@ class PreprocessingSpec:
         )
 
 
-def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> Image.Image:
-    """The decoded image; its header's size is checked against ``max_pixels`` first, so a
-    small file that would inflate to gigabytes is refused before any pixel is decoded."""
-    try:
-        image = Image.open(io.BytesIO(data))
-        if image.width * image.height > max_pixels:
+class PixelBudget:
+    """The pixels one request may still decode (``serve.max_request_pixels``)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = self.remaining = total
+
+    def spend(self, width: int, height: int) -> None:
+        if width * height > self.remaining:
             raise InputError(
-                f"image is {image.width}x{image.height} pixels, more than the limit of {max_pixels}"
+                f"the request's images hold more than {self.total} pixels in all "
+                "(serve.max_request_pixels); send fewer or smaller images per request"
             )
-        image.load()
+        self.remaining -= width * height
+
+
+def decode_image(
+    data: bytes,
+    max_pixels: int = MAX_PIXELS,
+    formats: Sequence[str] | None = None,
+    modes: Sequence[str] | None = None,
+    budget: PixelBudget | None = None,
+) -> Image.Image:
+    """The decoded image. Only the decoders of ``formats`` (None: all) are tried, and the
+    header's size and mode are checked against ``max_pixels`` and ``modes`` before any
+    pixel is decoded, so a small file that would inflate to gigabytes is refused first."""
+    try:
+        image = Image.open(io.BytesIO(data), formats=None if formats is None else list(formats))
     except UnidentifiedImageError:
         # Pillow's own message names an in-memory buffer address: useless to a client.
-        raise InputError("cannot decode image: not a recognised image format") from None
+        accepted = f"; send {'/'.join(formats)}" if formats else ""
+        raise InputError(f"cannot decode image: not a recognised image format{accepted}") from None
     except Image.DecompressionBombError:
-        raise InputError("cannot decode image: too many pixels") from None
-    except (OSError, SyntaxError, ValueError) as err:
-        raise InputError(f"cannot decode image: {err}") from None
+        raise InputError(f"image has more pixels than the limit of {max_pixels}") from None
+    except Exception as err:  # any failure on untrusted bytes is the sender's
+        log.debug("image header refused: %r", err)
+        raise InputError("cannot decode image: its header is corrupt") from None
+    if image.width * image.height > max_pixels:
+        raise InputError(
+            f"image is {image.width}x{image.height} pixels, more than the limit of {max_pixels}"
+        )
+    if modes is not None and image.mode not in modes:
+        raise InputError(f"image mode {image.mode} is not accepted; send one of {list(modes)}")
+    if budget is not None:
+        budget.spend(image.width, image.height)
+    try:
+        image.load()
+    except Exception as err:  # plugins raise many types on malformed data
+        log.debug("image data refused: %r", err)
+        raise InputError(
+            f"cannot decode image: the {image.format} data is truncated or corrupt"
+        ) from None
     return image
+
+
+def decode_client_image(
+    data: bytes, limits: InstanceLimits | None, budget: PixelBudget | None = None
+) -> Image.Image:
+    """:func:`decode_image` under a server's limits (None: a file the pipeline read)."""
+    if limits is None:
+        return decode_image(data)
+    return decode_image(
+        data, limits.max_image_pixels, limits.image_formats, limits.image_modes, budget
+    )
+
+
+_ALPHA_OR_PALETTE = frozenset({"P", "PA", "LA", "La", "RGBA", "RGBa"})
+# Pillow's convert() clips 16-bit samples to 255 instead of scaling them.
+_WIDE_GREY = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N"})
+
+
+def to_model_mode(image: Image.Image, mode: str) -> Image.Image:
+    """``image`` as 8-bit ``mode`` (L or RGB), full size: 16-bit grey scaled to 8 bits,
+    transparency flattened onto black (as palette/alpha images render), other modes
+    (CMYK, YCbCr, 1...) converted by Pillow."""
+    if image.mode in _WIDE_GREY:
+        wide = np.clip(np.asarray(image).astype(np.int32, copy=False), 0, 65535)
+        image = Image.fromarray(((wide + 128) // 257).astype(np.uint8), "L")
+    elif image.mode == "F":
+        raise InputError("32-bit float images are not supported; send 8- or 16-bit pixels")
+    try:
+        if image.mode in _ALPHA_OR_PALETTE:
+            image = image.convert("RGBA")
+            background = Image.new("RGBA", image.size, (0, 0, 0, 255))
+            image = Image.alpha_composite(background, image)
+        return image.convert(mode)
+    except ValueError:
+        raise InputError(f"cannot convert a {image.mode} image to {mode}") from None
 
 
 def to_unit_array(image: Image.Image, size: int, mode: str) -> np.ndarray:
     """``(C, size, size)`` float32 in [0, 1]."""
-    if image.mode in ("P", "PA") or "A" in image.mode:
-        # Flatten transparency onto black so palette/alpha images look as they render.
-        image = image.convert("RGBA")
-        background = Image.new("RGBA", image.size, (0, 0, 0, 255))
-        image = Image.alpha_composite(background, image)
-    image = image.convert(mode)
+    image = to_model_mode(image, mode)
     if image.size != (size, size):
         image = image.resize((size, size), Image.Resampling.BILINEAR)
     pixels = np.asarray(image, dtype=np.float32) / 255.0
@@ -116,8 +185,14 @@ def normalise(unit: np.ndarray, spec: PreprocessingSpec) -> np.ndarray:
     return ((unit - mean) / std).astype(np.float32)
 
 
-def preprocess_bytes(data: bytes, spec: PreprocessingSpec) -> np.ndarray:
-    return normalise(to_unit_array(decode_image(data), spec.size, spec.mode), spec)
+def preprocess_bytes(
+    data: bytes,
+    spec: PreprocessingSpec,
+    limits: InstanceLimits | None = None,
+    budget: PixelBudget | None = None,
+) -> np.ndarray:
+    image = decode_client_image(data, limits, budget)
+    return normalise(to_unit_array(image, spec.size, spec.mode), spec)
 
 
 def channel_stats(unit: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import math
 from typing import Any
 
@@ -13,8 +12,8 @@ import numpy as np
 
 from flywheel.core.errors import InputError
 from flywheel.datasets.png import encode_png
-from flywheel.families.base import StoredInstance
-from flywheel.families.image.pixels import decode_image
+from flywheel.families.base import InstanceLimits, StoredInstance
+from flywheel.families.image.pixels import PreprocessingSpec, decode_client_image, to_model_mode
 
 _IMAGE_HELP = 'expected {"b64": <base64 image>} or a nested list of 0..255 pixels'
 _MAX_DEPTH = 3  # (H, W) or (C, H, W)
@@ -46,20 +45,27 @@ def check_instance(index: int, instance: Any) -> None:
         raise InputError(f"instance {index}: {err}") from None
 
 
-def stored_form(instance: Any) -> StoredInstance:
+def b64_bytes(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise InputError("'b64' must be a base64 string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError("'b64' is not valid base64") from None
+
+
+def stored_form(
+    instance: Any, spec: PreprocessingSpec, limits: InstanceLimits | None
+) -> StoredInstance:
+    """Always a PNG written here, never the client's file: the model's mode at the sent
+    size (16-bit scaled, transparency flattened), the form the training folder holds."""
     if isinstance(instance, dict):
-        try:
-            data = base64.b64decode(instance["b64"], validate=True)
-        except (binascii.Error, ValueError, TypeError):
-            raise InputError("'b64' is not valid base64") from None
-        image = decode_image(data)
-        if image.format == "PNG":
-            return StoredInstance(data, ".png")
-        # Re-encoded losslessly: the image folder the training data lives in holds PNGs.
-        out = io.BytesIO()
-        image.save(out, format="PNG")
-        return StoredInstance(out.getvalue(), ".png")
-    pixels = np.rint(np.asarray(instance, dtype=np.float64)).astype(np.uint8)
-    if pixels.ndim == 3:
-        pixels = pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0)
-    return StoredInstance(encode_png(pixels), ".png")
+        image = to_model_mode(
+            decode_client_image(b64_bytes(instance.get("b64")), limits), spec.mode
+        )
+        pixels = np.asarray(image, dtype=np.uint8)
+    else:
+        pixels = np.rint(np.asarray(instance, dtype=np.float64)).astype(np.uint8)
+        if pixels.ndim == 3:
+            pixels = pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0)
+    return StoredInstance(encode_png(np.ascontiguousarray(pixels)), ".png")

@@ -29,7 +29,7 @@ from flywheel.core.config import Params
 from flywheel.core.layout import Layout
 from flywheel.datasets.arrays import save_split
 from flywheel.datasets.splitting import stable_split, write_split_index
-from flywheel.families.base import Augment
+from flywheel.families.base import Augment, InstanceLimits
 from flywheel.families.sentiment.package import model_record, require_transformer_extra
 from flywheel.families.sentiment.spec import SentimentSpec
 from flywheel.families.sentiment.tokenizer import current_ref, tokenizer_for
@@ -126,7 +126,7 @@ class SentimentFamily(TextFamily):
 
     # inference
     def encode(  # type: ignore[override]
-        self, instances: Sequence[Any], spec: SentimentSpec
+        self, instances: Sequence[Any], spec: SentimentSpec, limits: InstanceLimits | None = None
     ) -> np.ndarray:
-        texts = [instance_text(i, instance) for i, instance in enumerate(instances)]
+        texts = [instance_text(i, instance, limits) for i, instance in enumerate(instances)]
         return tokenizer_for(spec.tokenizer).encode(texts)

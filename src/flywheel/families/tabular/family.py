@@ -23,7 +23,7 @@ from flywheel.core.sections import DataConfig
 from flywheel.datasets.arrays import save_split
 from flywheel.datasets.splitting import stable_split, write_split_index
 from flywheel.datasets.tables import TableError, column, read_one, read_table
-from flywheel.families.base import Family
+from flywheel.families.base import Family, InstanceLimits
 from flywheel.families.tabular.columns import TableColumns, imputable, table_columns
 from flywheel.families.tabular.expectations import tabular_expectations
 from flywheel.families.tabular.manifest import build_tabular_manifest
@@ -135,8 +135,10 @@ class TabularFamily(Family):
     def example_batch(self, spec: TabularSpec, batch: int = 1) -> np.ndarray:
         return np.zeros((batch, spec.n_features), dtype=np.float32)
 
-    def encode(self, instances: Sequence[Any], spec: TabularSpec) -> np.ndarray:
-        return spec.encode(instances)
+    def encode(
+        self, instances: Sequence[Any], spec: TabularSpec, limits: InstanceLimits | None = None
+    ) -> np.ndarray:
+        return spec.encode(instances, strict=limits is not None)
 
     def raw_split(self, params: Params, layout: Layout, split: str) -> tuple[list[Any], np.ndarray]:
         paths = json.loads(layout.split_index.read_text())[split]

@@ -70,9 +70,15 @@ class TabularSpec:
     def n_features(self) -> int:
         return len(self.numeric) + sum(len(c.categories) for c in self.categorical)
 
-    def encode(self, records: Sequence[Any]) -> np.ndarray:
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.numeric) + tuple(c.name for c in self.categorical)
+
+    def encode(self, records: Sequence[Any], strict: bool = False) -> np.ndarray:
         """``(N, n_features)`` float32 model inputs; :class:`InputError` naming the first
-        bad record and column."""
+        bad record and column. ``strict`` (a client's records): every column must be
+        present (null where it may be missing), no other column may be, and an unseen
+        category is refused unless the column has a missing-value bucket to put it in."""
         x = np.zeros((len(records), self.n_features), dtype=np.float64)
         for i, record in enumerate(records):
             if not isinstance(record, Mapping):
@@ -80,10 +86,42 @@ class TabularSpec:
                     f"instance {i}: expected a record {{column: value}}, "
                     f"got {type(record).__name__}"
                 )
-            self._encode_into(i, record, x[i])
-        return x.astype(np.float32)
+            if strict:
+                self._check_columns(i, record)
+            self._encode_into(i, record, x[i], strict)
+        return self._single_precision(x)
 
-    def _encode_into(self, i: int, record: Mapping[Any, Any], row: np.ndarray) -> None:
+    def _check_columns(self, i: int, record: Mapping[Any, Any]) -> None:
+        expected = self.columns
+        missing = [c for c in expected if c not in record]
+        extra = sorted(_clip(str(k)) for k in record if k not in expected)
+        parts = [f"missing columns {missing}"] if missing else []
+        if extra:
+            parts.append(f"unexpected columns {extra[:10]}{' ...' if len(extra) > 10 else ''}")
+        if parts:
+            raise InputError(
+                f"instance {i}: {'; '.join(parts)}; send exactly {list(expected)} "
+                "(null where a value is unknown)"
+            )
+
+    def _single_precision(self, x: np.ndarray) -> np.ndarray:
+        # A finite double can still overflow the model's float32 (1e300 becomes inf, and
+        # inf then poisons every output): refuse it, naming the column.
+        with np.errstate(over="ignore"):
+            out = x.astype(np.float32)
+        bad = np.argwhere(~np.isfinite(out))
+        if len(bad):
+            i, j = (int(v) for v in bad[0])
+            name = self.numeric[j].name if j < len(self.numeric) else self.feature_names[j]
+            raise InputError(
+                f"instance {i}: column {name!r} is out of range: scaled by the training "
+                "statistics it does not fit the model's 32-bit floats"
+            )
+        return out
+
+    def _encode_into(
+        self, i: int, record: Mapping[Any, Any], row: np.ndarray, strict: bool = False
+    ) -> None:
         for j, num in enumerate(self.numeric):
             value = _read(i, num.name, record, parse_number)
             if value is None:
@@ -96,6 +134,13 @@ class TabularSpec:
             label = _read(i, cat.name, record, parse_category)
             if label is None and not cat.nullable:
                 raise InputError(f"instance {i}: column {cat.name!r} is missing")
+            if strict and label is not None and not cat.nullable and label not in cat.categories:
+                # All zeros (where an unseen category lands) is a row training never had.
+                known = list(cat.categories[:20]) + (["..."] if len(cat.categories) > 20 else [])
+                raise InputError(
+                    f"instance {i}: column {cat.name!r}: unknown category {_short(label)}; "
+                    f"the model knows {known}"
+                )
             if label in cat.categories:
                 row[offset + cat.categories.index(label)] = 1.0
             offset += len(cat.categories)
@@ -132,6 +177,14 @@ class TabularSpec:
             target_std=float(raw["target_std"]),
             labels=tuple(str(v) for v in raw.get("labels", ())),
         )
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _short(value: Any) -> str:
+    return _clip(repr(value))
 
 
 def _read(i: int, name: str, record: Mapping[Any, Any], parse: Any) -> Any:

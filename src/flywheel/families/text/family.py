@@ -24,7 +24,7 @@ from flywheel.core.errors import InputError
 from flywheel.core.layout import Layout
 from flywheel.datasets.arrays import save_split
 from flywheel.datasets.splitting import stable_split, write_split_index
-from flywheel.families.base import Augment, Family
+from flywheel.families.base import Augment, Family, InstanceLimits
 from flywheel.families.text.augment import word_dropout
 from flywheel.families.text.instances import instance_text
 from flywheel.families.text.sources import read_text_examples, text_hash
@@ -143,8 +143,10 @@ class TextFamily(Family):
         return word_dropout(params.text.word_dropout)
 
     # inference
-    def encode(self, instances: Sequence[Any], spec: TextSpec) -> np.ndarray:
-        texts = [instance_text(i, instance) for i, instance in enumerate(instances)]
+    def encode(
+        self, instances: Sequence[Any], spec: TextSpec, limits: InstanceLimits | None = None
+    ) -> np.ndarray:
+        texts = [instance_text(i, instance, limits) for i, instance in enumerate(instances)]
         return spec.tokenizer.encode(texts)
 
     def instances_from_rows(self, params: Params, layout: Layout, rows: pd.DataFrame) -> list[Any]:

@@ -1,0 +1,418 @@
+"""Helpers for the hostile-input tests: a real `flywheel serve` process per family (a tiny
+real ONNX graph behind the family's real preprocessing spec), a health probe in its own
+process, a memory sampler, and an attack runner that sends every case from a few threads."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+import struct
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import onnx
+import psutil
+import yaml
+from onnx import TensorProto, helper
+
+from flywheel.core.config import parse_params
+from flywheel.release.registry import Registry
+from flywheel.supervise.ports import free_port
+from flywheel.supervise.supervisor import terminate_group
+
+PROJECT = Path(__file__).resolve().parents[2]
+LABELS = ("neg", "pos")
+
+
+# --- models ----------------------------------------------------------------------------
+
+
+def stub_model(path: Path, input_type: int, rank: int, outputs: int, weight: float) -> Path:
+    """A real (tiny) ONNX graph with the families' contract: ``input`` of any shape after
+    the batch axis, ``logits`` (batch, outputs) = weight * sum of the inputs."""
+    dims = ["batch", *[f"d{i}" for i in range(rank - 1)]]
+    nodes = [
+        helper.make_node("Cast", ["input"], ["x"], to=TensorProto.FLOAT),
+        helper.make_node("Flatten", ["x"], ["flat"], axis=1),
+        helper.make_node("ReduceSum", ["flat", "axes"], ["total"], keepdims=1),
+        helper.make_node("Mul", ["total", "weights"], ["logits"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "stub",
+        [helper.make_tensor_value_info("input", input_type, dims)],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", outputs])],
+        initializer=[
+            helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
+            helper.make_tensor("weights", TensorProto.FLOAT, [1, outputs], [weight] * outputs),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def _spec(task: str, path: Path) -> tuple[int, int, dict[str, Any]]:
+    """The family's real spec at ``path``; the model's input type and rank; params."""
+    if task == "image_classification":
+        from flywheel.families.image.pixels import PreprocessingSpec
+
+        PreprocessingSpec(8, "L", (0.5,), (0.25,), LABELS).save(path)
+        # The model was validated on PNG and JPEG files: no other decoder may run.
+        return TensorProto.FLOAT, 4, {"validate": {"allowed_formats": ["PNG", "JPEG"]}}
+    if task == "text_classification":
+        from flywheel.families.text.spec import TextSpec
+        from flywheel.families.text.tokenizer import Tokenizer
+
+        texts = ["a good day", "a bad day", "good news today", "bad news again"]
+        TextSpec(LABELS, Tokenizer.fit(texts, max_len=32, vocab_size=50, min_freq=1)).save(path)
+        return TensorProto.INT64, 2, {}
+    if task == "sentiment":
+        from flywheel.families.sentiment.package import model_record
+        from flywheel.families.sentiment.spec import SentimentSpec
+        from flywheel.families.sentiment.tokenizer import current_ref
+
+        SentimentSpec(LABELS, current_ref(32), model_record()).save(path)
+        return TensorProto.INT64, 2, {}
+    from flywheel.families.tabular.preprocessing import fit_spec
+
+    records = [
+        {
+            "size": 10.0 + i,
+            "rooms": float(i % 4),
+            "kind": "flat" if i % 2 else "house",
+            "city": ["north", "south", None][i % 3],
+        }
+        for i in range(12)
+    ]
+    targets = np.arange(12, dtype=np.float64)
+    fit_spec(records, targets, ["size", "rooms"], ["kind", "city"], ["city"], "price").save(path)
+    data = {
+        "numeric_columns": ["size", "rooms"],
+        "categorical_columns": ["kind", "city"],
+        "target": "price",
+        "kind": "table",
+    }
+    return TensorProto.FLOAT, 2, {"data": data}
+
+
+def build_project(root: Path, task: str, serve: dict[str, Any]) -> Path:
+    """A project folder `flywheel serve` runs in, its registry holding v0001 in production
+    and v0002 (other weights) registered but not promoted."""
+    root.mkdir(parents=True)
+    shutil.copy(PROJECT / "dvc.yaml", root / "dvc.yaml")
+    regression = task == "tabular_regression"
+    input_type, rank, extra = _spec(task, root / "spec.json")
+    raw: dict[str, Any] = {
+        "task": task,
+        **extra,
+        "validate": {**extra.get("validate", {}), "labels": [] if regression else list(LABELS)},
+        "serve": {"poll_interval_s": 0.1, **serve},
+    }
+    raw["data"] = {**raw.get("data", {}), "feedback_inbox": "feedback"}
+    params = parse_params(raw)
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    registry = Registry(root / "registry")
+    fields = {
+        "task": task,
+        "labels": () if regression else LABELS,
+        "data_hash": "0" * 32,
+        "params_hash": "p",
+        "code_version": "test",
+        "variant": "fp32",
+        "recipe": {},
+        "metrics": {},
+        "params": params.as_dict(),
+        "evaluation": {},
+    }
+    for weight in (0.01, 0.02):
+        model = stub_model(
+            root / f"model-{weight}.onnx", input_type, rank, 1 if regression else 2, weight
+        )
+        registry.register(model, root / "spec.json", fields)
+    registry.promote("v0001")
+    return root
+
+
+# --- processes -------------------------------------------------------------------------
+
+
+class ServerProcess:
+    """`flywheel serve` in its own process group, on a free loopback port."""
+
+    def __init__(self, project: Path) -> None:
+        self.project = project
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = project / "server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> ServerProcess:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "flywheel.cli", "serve", "--port", str(self.port)],
+                cwd=self.project,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 120
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server not ready: {self.log.read_text()[-3000:]}")
+            time.sleep(0.1)
+
+    def __exit__(self, *_: object) -> None:
+        if self.proc is not None:
+            terminate_group(self.proc.pid, 15.0, self.proc)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+
+_PROBE = """
+import json, os, sys, time
+import httpx
+url, out, stop = sys.argv[1:4]
+latencies, failures = [], []
+with httpx.Client(timeout=30) as client:
+    client.get(url)
+    open(out + ".ready", "w").close()
+    while not os.path.exists(stop):
+        start = time.perf_counter()
+        try:
+            r = client.get(url)
+            if r.status_code != 200 or r.json() != {"status": "ok"}:
+                failures.append(f"{r.status_code} {r.text[:100]}")
+        except httpx.HTTPError as err:
+            failures.append(repr(err))
+        latencies.append((time.time(), time.perf_counter() - start))
+        time.sleep(0.01)
+with open(out, "w") as fh:
+    json.dump({"latencies": latencies, "failures": failures}, fh)
+"""
+
+
+@dataclass
+class Watch:
+    """What the attack did to the server: health-probe answers and memory."""
+
+    latencies: list[float] = field(default_factory=list)
+    idle_latencies: list[float] = field(default_factory=list)
+    probe_failures: list[str] = field(default_factory=list)
+    rss_start: int = 0
+    rss_peak: int = 0
+
+    def figures(self) -> dict[str, float]:
+        lat = np.asarray(self.latencies) * 1000
+        idle = np.asarray(self.idle_latencies or [0.0]) * 1000
+        return {
+            "idle_probe_p50_ms": round(float(np.percentile(idle, 50)), 1),
+            "idle_probe_p99_ms": round(float(np.percentile(idle, 99)), 1),
+            "probes": len(lat),
+            "probe_p50_ms": round(float(np.percentile(lat, 50)), 1),
+            "probe_p99_ms": round(float(np.percentile(lat, 99)), 1),
+            "probe_max_ms": round(float(lat.max()), 1),
+            "rss_start_mib": round(self.rss_start / 2**20, 1),
+            "rss_growth_mib": round((self.rss_peak - self.rss_start) / 2**20, 1),
+        }
+
+
+@contextlib.contextmanager
+def watching(server: ServerProcess, workdir: Path) -> Iterator[Watch]:
+    """Probe ``/healthz`` from another process every 10 ms and sample the server's RSS
+    every 20 ms while the block runs; the probe's first second, before the block, is the
+    idle baseline."""
+    watch = Watch()
+    process = psutil.Process(server.pid)
+    watch.rss_start = watch.rss_peak = process.memory_info().rss
+    out, stop_file = workdir / "probe.json", workdir / "probe.stop"
+    for stale in (out, stop_file, Path(f"{out}.ready")):
+        stale.unlink(missing_ok=True)
+    probe = subprocess.Popen(
+        [sys.executable, "-c", _PROBE, f"{server.url}/healthz", str(out), str(stop_file)]
+    )
+    deadline = time.monotonic() + 60
+    while not Path(f"{out}.ready").exists():
+        assert probe.poll() is None and time.monotonic() < deadline, "the probe did not start"
+        time.sleep(0.05)
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.02):
+            with contextlib.suppress(psutil.Error):
+                watch.rss_peak = max(watch.rss_peak, process.memory_info().rss)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    time.sleep(1.0)
+    started = time.time()
+    try:
+        yield watch
+    finally:
+        done.set()
+        sampler.join()
+        stop_file.touch()
+        probe.wait(timeout=60)
+        result = json.loads(out.read_text())
+        watch.probe_failures = result["failures"]
+        watch.idle_latencies = [dt for t, dt in result["latencies"] if t < started]
+        watch.latencies = [dt for t, dt in result["latencies"] if t >= started]
+
+
+# --- the attack ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    body: bytes
+    expect: frozenset[int]
+    path: str = "/v1/predict"
+    content_type: str = "application/json"
+
+
+def case(name: str, payload: Any, *expect: int, path: str = "/v1/predict") -> Case:
+    """A case whose body is ``payload`` as JSON (bytes are sent as they are)."""
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return Case(name, body, frozenset(expect), path)
+
+
+@dataclass
+class Outcome:
+    case: Case
+    status: int
+    body: str
+
+
+def send(client: httpx.Client, item: Case) -> Outcome:
+    try:
+        r = client.post(item.path, content=item.body, headers={"content-type": item.content_type})
+    except httpx.HTTPError as err:
+        return Outcome(item, 0, repr(err))
+    return Outcome(item, r.status_code, r.text)
+
+
+def attack(url: str, cases: list[Case], rounds: int, workers: int = 4) -> list[Outcome]:
+    """Every case ``rounds`` times, from ``workers`` clients at once."""
+    local = threading.local()
+
+    def one(item: Case) -> Outcome:
+        if not hasattr(local, "client"):
+            local.client = httpx.Client(base_url=url, timeout=60)
+        return send(local.client, item)
+
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(one, [c for _ in range(rounds) for c in cases]))
+
+
+def problems(outcomes: list[Outcome]) -> list[str]:
+    """Every answer that was not what its case expects, or not a readable JSON error."""
+    bad = []
+    for o in outcomes:
+        if o.status not in o.case.expect:
+            bad.append(f"{o.case.name}: {o.status} {o.body[:200]}")
+        elif o.status >= 400:
+            try:
+                error = json.loads(o.body)
+                assert error["error"] and error["kind"]
+            except (ValueError, KeyError, AssertionError, TypeError):
+                bad.append(f"{o.case.name}: {o.status} without a JSON error: {o.body[:200]}")
+            else:
+                if "/tmp/" in error["error"] or str(PROJECT) in error["error"]:
+                    bad.append(f"{o.case.name}: a path in the message: {error['error']}")
+    return bad
+
+
+def summary(family: str, outcomes: list[Outcome], restarts: int, watch: Watch) -> dict[str, Any]:
+    statuses = [o.status for o in outcomes]
+    row = {
+        "family": family,
+        "cases": len({o.case.name for o in outcomes}),
+        "requests": len(statuses),
+        "2xx": sum(200 <= s < 300 for s in statuses),
+        "4xx": sum(400 <= s < 500 for s in statuses),
+        "503": statuses.count(503),
+        "5xx_other": sum(s >= 500 and s != 503 for s in statuses),
+        "no_answer": statuses.count(0),
+        "restarts": restarts,
+        **watch.figures(),
+    }
+    print("\nHOSTILE " + json.dumps(row))
+    return row
+
+
+# --- images ----------------------------------------------------------------------------
+
+
+def encoded(image: Any, fmt: str, **options: Any) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format=fmt, **options)
+    return out.getvalue()
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    crc = zlib.crc32(kind + payload) & 0xFFFFFFFF
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", crc)
+
+
+def png_by_hand(
+    width: int, height: int, rows: bytes | None = None, depth: int = 1, extra: bytes = b""
+) -> bytes:
+    """A greyscale PNG written chunk by chunk. ``rows`` None: a real image of zeros,
+    compressed row by row (an 11000 x 11000 one-bit image is about 15 KB)."""
+    if rows is None:
+        packer = zlib.compressobj(9)
+        row = b"\x00" * (1 + (width * depth + 7) // 8)
+        rows = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, depth, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + extra
+        + _chunk(b"IDAT", rows)
+        + _chunk(b"IEND", b"")
+    )
+
+
+def text_bomb_chunk(megabytes: int) -> bytes:
+    """A zTXt chunk inflating to ``megabytes`` MB of text."""
+    packer = zlib.compressobj(9)
+    block = b"\x00" * (1 << 20)
+    data = b"".join(packer.compress(block) for _ in range(megabytes)) + packer.flush()
+    return _chunk(b"zTXt", b"Comment\x00\x00" + data)
+
+
+def jpeg_claiming(width: int, height: int) -> bytes:
+    """A small real JPEG whose frame header claims ``width`` x ``height`` pixels."""
+    from PIL import Image
+
+    data = bytearray(encoded(Image.new("L", (16, 16)), "JPEG"))
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    return bytes(data)
