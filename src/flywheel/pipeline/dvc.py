@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from flywheel.core.errors import FlywheelError
+from flywheel.core.errors import DataError, FlywheelError
 from flywheel.datasets.hashing import data_hash
 
 if TYPE_CHECKING:
@@ -116,8 +116,16 @@ def snapshot_data(project: Path, data: Path) -> tuple[str, Path | None]:
     if recorded is not None:
         return recorded  # recorded and cached already: skip dvc add's re-hashing
     rel = os.path.relpath(data.resolve(), project)
+    from dvc.output import OutputAlreadyTrackedError
+
     with open_repo(project) as repo:
-        repo.add(rel)
+        try:
+            repo.add(rel)
+        except OutputAlreadyTrackedError:
+            raise DataError(
+                f"{rel} is committed to git, so DVC cannot version it: run `git rm -r --cached "
+                f"{rel} && git commit -m 'data to DVC'`, then run again"
+            ) from None
     dvc_file = project / f"{rel}.dvc"
     return recorded_hash(dvc_file), dvc_file
 
@@ -142,8 +150,13 @@ def _cached(project: Path, md5: str) -> bool:
 
 
 def recorded_hash(dvc_file: Path) -> str:
-    meta = yaml.safe_load(dvc_file.read_text())
-    return str(meta["outs"][0]["md5"])
+    try:
+        return str(yaml.safe_load(dvc_file.read_text())["outs"][0]["md5"])
+    except (yaml.YAMLError, LookupError, TypeError):  # a hand-edited or truncated file
+        raise DataError(
+            f"{dvc_file} is corrupt (no outs[0].md5); delete it and run again: the data is "
+            "hashed and added anew"
+        ) from None
 
 
 def changed_stages(workspace: Path) -> set[str]:
