@@ -130,6 +130,7 @@ def _run_stages(ws: Workspace, changed: set[str], stages: dict[str, dict[str, An
                 stages[stage] = stage_task(ws, stage)
             finally:
                 artifacts.link_data_docs(ws)  # the docs explain a failure best
+                artifacts.publish_validation(ws)
         elif stage == "train":
             with artifacts.training_progress() as progress:
                 stages[stage] = stage_task(ws, stage)

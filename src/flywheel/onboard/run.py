@@ -24,7 +24,7 @@ from flywheel.onboard.decision import Decision, add_common, dataset_name, n, pro
 from flywheel.onboard.facts import trial
 from flywheel.onboard.params_file import check_resolves, render
 from flywheel.onboard.scan import choose_kind
-from flywheel.onboard.sniff import looks_like_table
+from flywheel.onboard.sniff import table_shape
 
 TASKS = ("image_classification", "text_classification", "sentiment", "tabular_regression")
 KIND_TASKS = {
@@ -48,7 +48,7 @@ class InitResult:
 def decide(data: Path, project: Path, task: str | None, target: str | None, name: str) -> Decision:
     if task is not None and task not in TASKS:
         raise ConfigError(f"--task {task!r} is not a task; use one of {list(TASKS)}")
-    choice = choose_kind(data, looks_like_table)
+    choice = choose_kind(data, table_shape)
     fits = KIND_TASKS[choice.kind]
     if task is not None and task not in fits:
         raise ConfigError(f"--task {task}: {data} is a {choice.kind}, which trains {list(fits)}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,9 +95,9 @@ def shown_counts(entries: list[Entry] | tuple[Entry, ...]) -> str:
     return ", ".join(f"{n:,} {what}" for what, n in sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
-def choose_kind(path: Path, is_table: object) -> KindChoice:
-    """The data kind at ``path``. ``is_table(path) -> bool`` says whether a text file is a
-    delimited table (the sniffer's call; injected to keep this module about files only)."""
+def choose_kind(path: Path, table_shape: Callable[[Path], object | None]) -> KindChoice:
+    """The data kind at ``path``. ``table_shape(path)`` is a text file's shape as a table
+    (None: not one); the sniffer's call, passed in to keep this module about files."""
     if not path.exists():
         raise DataNotFoundError(
             f"{os.path.normpath(path)} does not exist: give the dataset's folder or file"
@@ -119,7 +120,7 @@ def choose_kind(path: Path, is_table: object) -> KindChoice:
             "table", tuple(listing.where(kind="table")), tuple(listing.where(kind="other"))
         )
     if not in_folders or not folders:
-        return _root_files(listing, is_table)
+        return _root_files(listing, table_shape)
     raise DataError(
         f"{path} mixes kinds of files in its sub-folders ({shown_counts(in_folders)}): a "
         "dataset is one sub-folder per label of images or of .txt files, or tables; move "
@@ -167,7 +168,7 @@ def _folder_pattern(major: str, files: tuple[Entry, ...], strays: tuple[Entry, .
     return "*/*" if root_strays else None
 
 
-def _root_files(listing: Listing, is_table: object) -> KindChoice:
+def _root_files(listing: Listing, table_shape: Callable[[Path], object | None]) -> KindChoice:
     root = listing.root
     tables = listing.where(kind="table")
     if tables:
@@ -175,7 +176,9 @@ def _root_files(listing: Listing, is_table: object) -> KindChoice:
             "table", tuple(tables), tuple(e for e in listing.entries if e not in tables)
         )
     texts = listing.where(kind="text")
-    delimited = [e for e in texts if callable(is_table) and is_table(root / e.rel)]
+    shapes = {e: table_shape(root / e.rel) for e in texts}
+    common = Counter(s for s in shapes.values() if s is not None).most_common(1)
+    delimited = [e for e in texts if common and shapes[e] == common[0][0]]
     if delimited:
         others = tuple(e for e in listing.entries if e not in delimited)
         return KindChoice("table", tuple(delimited), others, table_pattern(delimited, others))

@@ -25,7 +25,7 @@ from flywheel.datasets.tables import TableError, read_one
 
 SAMPLE_BYTES = 256 * 1024
 SNIFF_LINES = 50
-DELIMITERS = ",\t;|"
+DELIMITERS = "\t,;|"
 # Share of a table's records that have its most common width (a stray line may not).
 WIDTH_AGREEMENT = 0.9
 
@@ -100,8 +100,7 @@ def sniff_table(path: Path) -> TableFormat:
     lines = [line for line in text.splitlines()[:SNIFF_LINES] if line.strip()]
     if not lines:
         raise DataError(f"{path} holds no text: a table needs a header or rows of values")
-    delimiter = _delimiter(path, lines)
-    _check_width(path, text, delimiter)
+    delimiter = _delimiter(path, text, len(data) > SAMPLE_BYTES)
     header = _header(lines, delimiter)
     fmt = "tsv" if delimiter == "\t" else "csv"
     quoting = _quoting(path, TableFormat(fmt, delimiter, header, "minimal", encoding, 0))
@@ -109,12 +108,14 @@ def sniff_table(path: Path) -> TableFormat:
     return _checked(path, TableFormat(fmt, delimiter, header, quoting, encoding, parsed.shape[1]))
 
 
-def looks_like_table(path: Path) -> bool:
-    """Whether a ``.txt`` file is a delimited table (for folders of such files)."""
+def table_shape(path: Path) -> tuple[str, int] | None:
+    """A ``.txt`` file's delimiter and width when it is a delimited table, else None (for
+    folders of such files: the tables are the files that share the commonest shape)."""
     try:
-        return sniff_table(path).columns >= 2
+        fmt = sniff_table(path)
     except (DataError, TableError, OSError):
-        return False
+        return None
+    return (fmt.delimiter, fmt.columns)
 
 
 def _checked(path: Path, fmt: TableFormat) -> TableFormat:
@@ -126,27 +127,40 @@ def _checked(path: Path, fmt: TableFormat) -> TableFormat:
     return fmt
 
 
-def _check_width(path: Path, text: str, delimiter: str) -> None:
-    """Prose is not a table: the records of a table (quoted line breaks and all) have one
-    width. The last record of the sample may be cut short, so it does not count."""
+def _widths(text: str, delimiter: str, truncated: bool) -> Counter[int]:
     records = [r for r in csv.reader(io.StringIO(text), delimiter=delimiter) if any(r)]
-    widths = Counter(len(r) for r in records[:-1][: SNIFF_LINES * 4] or records)
-    _, n = widths.most_common(1)[0]
-    if n < WIDTH_AGREEMENT * sum(widths.values()):
+    # The sample's last record may be cut short when the file is longer than the sample.
+    records = records[:-1] if truncated and len(records) > 1 else records
+    return Counter(len(r) for r in records[: SNIFF_LINES * 4])
+
+
+def _agreement(widths: Counter[int]) -> tuple[float, int]:
+    width, count = widths.most_common(1)[0]
+    return count / sum(widths.values()), width
+
+
+def _delimiter(path: Path, text: str, truncated: bool) -> str:
+    """The delimiter that splits every record into the same number (2+) of fields; among
+    equals, :class:`csv.Sniffer`'s choice. Prose splits unevenly on every candidate."""
+    try:
+        sniffed = csv.Sniffer().sniff(text[: SAMPLE_BYTES // 4], delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        sniffed = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+    scores = {d: _agreement(_widths(text, d, truncated)) for d in DELIMITERS}
+    tables = {d: share for d, (share, width) in scores.items() if width >= 2}
+    if not tables:
+        return sniffed  # one column: refused by _checked, with that message
+    best = max(tables.values())
+    if best < WIDTH_AGREEMENT:
         raise DataError(
             f"{path} is not a table: its lines split into different numbers of fields on "
-            f"{delimiter!r} ({', '.join(str(w) for w in sorted(widths))})"
+            "every delimiter tried (comma, tab, semicolon, bar)"
         )
-
-
-def _delimiter(path: Path, lines: list[str]) -> str:
-    sample = "\n".join(lines)
-    try:
-        delimiter = csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
-    except csv.Error:
-        # No delimiter repeats on every line: one column (or prose), refused by _checked.
-        return "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-    return delimiter
+    return (
+        sniffed
+        if tables.get(sniffed) == best
+        else next(d for d in DELIMITERS if tables.get(d) == best)
+    )
 
 
 def _header(lines: list[str], delimiter: str) -> bool:

@@ -58,7 +58,7 @@ def profile_table(
     if decision.task in TEXT_TASKS:
         _text_columns(decision, columns, target)
         params = provisional(decision, labels=list(PLACEHOLDER_LABELS))
-        finish_text(decision, read_text_examples(params, root), "label column", fmt.encoding)
+        finish_text(decision, read_text_examples(params, root), "label values", fmt.encoding)
     elif decision.task == "tabular_regression":
         _regression_columns(decision, columns, target)
         _regression_rules(decision, root)

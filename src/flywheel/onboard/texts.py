@@ -37,8 +37,8 @@ MAX_LEN = {
 
 
 def profile_text_folder(decision: Decision, root: Path, choice: KindChoice) -> None:
-    add_pattern(decision, choice)
     decision.add("data", "kind", "text_folder", "one sub-folder of text files per label")
+    add_pattern(decision, choice)
     encoding = guess_encoding([(root / e.rel).read_bytes() for e in choice.files])
     bad = [choice.files[i].rel for i in encoding.not_utf8]
     comment = f"{n(len(bad))} file(s) are not UTF-8: quarantined" if bad else "every file reads"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +43,8 @@ class ModelCard(BaseModel):
             first = err.errors()[0] if isinstance(err, ValidationError) else None
             why = f"{'.'.join(map(str, first['loc']))}: {first['msg']}" if first else str(err)
             raise RegistryError(
-                f"model card {path} is corrupt ({why}); restore it from a backup (other "
-                "versions are unaffected)"
+                f"model card {os.path.normpath(path)} is corrupt ({why}); restore it from a "
+                "backup (other versions are unaffected)"
             ) from None
 
 

@@ -63,7 +63,7 @@ def validate_dataset(params: Params, layout: Layout) -> ValidationReport:
             batch_parameters={"dataframe": manifest},
             run_id=RunIdentifier(run_time=run_time),
         )
-    (suite_result,) = result.run_results.values()
+    ((result_key, suite_result),) = result.run_results.items()
     results, offenders = collect_results(suite, suite_result)
 
     layout.validation_dir.mkdir(parents=True, exist_ok=True)
@@ -79,6 +79,7 @@ def validate_dataset(params: Params, layout: Layout) -> ValidationReport:
         quarantine_path=str(layout.quarantine),
         data_docs_path=_docs_index(context),
         validated_at=run_time.isoformat(),
+        data_docs_page=_docs_page(context, result_key),
     )
     report.save(layout.validation_report)
     if not report.success:
@@ -206,6 +207,17 @@ def _docs_index(context: AbstractDataContext) -> str | None:
     sites = context.get_docs_sites_urls(site_name=_DOCS_SITE)
     url = sites[0].get("site_url") if sites else None
     return unquote(urlparse(url).path) if url else None
+
+
+def _docs_page(context: AbstractDataContext, key: Any) -> str | None:
+    """This validation's Data Docs page relative to the site, for links over HTTP."""
+    index = _docs_index(context)
+    sites = context.get_docs_sites_urls(resource_identifier=key, site_name=_DOCS_SITE)
+    url = sites[0].get("site_url") if sites else None
+    if not url or not index:
+        return None
+    page = Path(unquote(urlparse(url).path))
+    return page.relative_to(Path(index).parent).as_posix() if page.is_file() else None
 
 
 @contextmanager
