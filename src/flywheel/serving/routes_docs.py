@@ -33,8 +33,16 @@ def url(host: str, port: int, page: str | None = None) -> str:
     return f"http://{shown}:{port}{PREFIX}/{page or 'index.html'}"
 
 
+class _Site(StaticFiles):
+    """The site appears with the first validation, maybe after start-up: until then every
+    path is a 404 (Starlette would fail the first request over the missing folder)."""
+
+    async def check_config(self) -> None:
+        if self.directory is not None and Path(self.directory).is_dir():
+            await super().check_config()
+
+
 def router(layout: Layout) -> APIRouter:
     routes = APIRouter()
-    # check_dir=False: the site appears with the first validation, maybe after start-up.
-    routes.mount(PREFIX, StaticFiles(directory=site_dir(layout), html=True, check_dir=False))
+    routes.mount(PREFIX, _Site(directory=site_dir(layout), html=True, check_dir=False))
     return routes
