@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,40 @@ def test_init_then_run_deploys(
     _invoke("validate", "--params", str(fast))
     record = json.loads(_invoke("run", "--params", str(fast), "--json").stdout)
     assert record["deploy"]["status"] == "deployed", record
+    if name == "articles":
+        _check_validation_artifacts()
     _record_figures(name, out, written, record)
+
+
+def _latest(client: Any, key: str) -> Any:
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.sorting import ArtifactSort
+
+    (artifact,) = client.read_artifacts(
+        artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])),
+        sort=ArtifactSort.CREATED_DESC,
+        limit=1,
+    )
+    return artifact
+
+
+def _check_validation_artifacts() -> None:
+    """The run page explains the validation on its own: every expectation with its result
+    and the rows that broke it, the quarantine, and where the Data Docs are."""
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        table = _latest(client, "validation")
+        quarantine = _latest(client, "quarantine")
+        docs = _latest(client, "data-docs")
+    rows = json.loads(table.data) if isinstance(table.data, str) else table.data
+    encoding = next(r for r in rows if r["expectation"].endswith("(valid_encoding)"))
+    assert encoding["result"] == "passed" and "1/latin1.txt" in encoding["examples"]
+    assert {r["result"] for r in rows} == {"passed"}
+    assert re.search(r"\b1 of \d+ rows quarantined", quarantine.data), quarantine.data
+    assert "`1/latin1.txt`" in quarantine.data
+    # No model server answers in this test: the file, and the address that would serve it.
+    assert docs.data.startswith("file://") and "/data-docs/" in (docs.description or "")
 
 
 def _record_figures(name: str, out: str, written: dict[str, Any], record: dict[str, Any]) -> None:

@@ -70,7 +70,6 @@ def init(
         name=name,
         force=force,
     )
-    echo(f"flywheel init {data}")
     findings = sorted(
         result.decision.findings,
         key=lambda f: _ORDER.index(f[0]) if f[0] in _ORDER else len(_ORDER),

@@ -68,8 +68,12 @@ class Decision:
 
 def dataset_name(path: Path) -> str:
     """A name for the params file, suite and registry: the folder's (or file's) own name."""
-    stem = path.name if path.is_dir() else path.stem
-    return re.sub(r"[^a-z0-9_-]+", "-", stem.lower()).strip("-") or "dataset"
+    return slug(path.name if path.is_dir() else path.stem)
+
+
+def slug(name: str) -> str:
+    """``name`` as a file, suite and folder name: lower case, letters, digits, - and _."""
+    return re.sub(r"[^a-z0-9_-]+", "-", name.lower()).strip("-") or "dataset"
 
 
 def n(value: int) -> str:

@@ -22,9 +22,9 @@ COMMENT_COLUMN = 34
 # Keys written even where they equal a default: the file reads wrong without them.
 ALWAYS = {(None, "task"), ("validate", "suite"), ("validate", "labels")}
 HEADER = (
-    "# Written by `flywheel init {data}`: what this data needs beyond the {task}\n"
-    "# defaults, each key with what init saw. Every value in force:\n"
-    "#   flywheel params --params {params}\n"
+    "# Written by `flywheel init {data}`.\n"
+    "# Only what this data needs beyond the {task} defaults, each key with what\n"
+    "# init saw. Every value in force: flywheel params --params {params}\n"
 )
 
 

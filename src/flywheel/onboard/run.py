@@ -20,7 +20,14 @@ from flywheel.core.atomic import atomic_write_text
 from flywheel.core.config import Params
 from flywheel.core.errors import ConfigError, DataError
 from flywheel.core.layout import Layout
-from flywheel.onboard.decision import Decision, add_common, dataset_name, n, provisional
+from flywheel.onboard.decision import (
+    Decision,
+    add_common,
+    dataset_name,
+    n,
+    provisional,
+    slug,
+)
 from flywheel.onboard.facts import trial
 from flywheel.onboard.params_file import check_resolves, render
 from flywheel.onboard.scan import choose_kind
@@ -53,8 +60,7 @@ def decide(data: Path, project: Path, task: str | None, target: str | None, name
     if task is not None and task not in fits:
         raise ConfigError(f"--task {task}: {data} is a {choice.kind}, which trains {list(fits)}")
     decision = Decision(task or fits[0], choice.kind)
-    rel = os.path.relpath(data, project)
-    add_common(decision, name, rel)
+    add_common(decision, name, data_path(data, project))
     if choice.kind == "image_folder":
         from flywheel.onboard.images import profile_images
 
@@ -71,6 +77,15 @@ def decide(data: Path, project: Path, task: str | None, target: str | None, name
     decision.add(None, "task", decision.task, _task_why(decision))
     decision.find("task", f"{decision.task} ({_task_why(decision)})")
     return decision
+
+
+def data_path(data: Path, project: Path) -> str:
+    """``data.path`` as written: relative to the project when inside it (DVC versions it
+    there), else absolute (a ``../../..`` walk out of the project reads worse)."""
+    try:
+        return data.relative_to(project).as_posix()
+    except ValueError:
+        return data.as_posix()
 
 
 def _task_why(decision: Decision) -> str:
@@ -137,13 +152,13 @@ def run_init(
     force: bool = False,
 ) -> InitResult:
     data = Path(os.path.abspath(data))
-    name = name or dataset_name(data)
+    name = slug(name) if name else dataset_name(data)
     params_file = Path(os.path.abspath(params_file or project / "params" / f"{name}.yaml"))
     decision = decide(data, project, task, target, name)
     params = settle_mostly(decision, provisional(decision))
     # Paths in the file are the project's (where flywheel runs), never the caller's cwd.
     shown = os.path.relpath(params_file, project)
-    text = render(decision, os.path.relpath(data, project), shown)
+    text = render(decision, data_path(data, project), shown)
     params = check_resolves(text, decision, str(params_file))
     return _write(decision, params, text, params_file, project, force)
 
