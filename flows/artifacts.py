@@ -46,19 +46,19 @@ def _api_url() -> str:
         return str(client.api_url)
 
 
-def _docs_server(ws: Workspace) -> str | None:
-    """The model server's address when one answers at ``serve.host``/``port`` (it serves
-    the Data Docs under /data-docs); a browser cannot open the file:// link instead."""
+def _served(url: str) -> bool:
+    """Whether a model server answers this very page: it serves this project's Data Docs
+    (anything else on the port, another project's server included, does not count)."""
     import httpx
 
-    from flywheel.serving import routes_docs
+    from flywheel.serving.auth import token_from_env
 
-    base = routes_docs.url(ws.params.serve.host, ws.params.serve.port).rsplit("/", 2)[0]
+    token = token_from_env()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        httpx.get(f"{base}/healthz", timeout=0.5).raise_for_status()
+        return httpx.head(url, headers=headers, timeout=0.5).status_code == 200
     except httpx.HTTPError:
-        return None
-    return base
+        return False
 
 
 def link_data_docs(ws: Workspace) -> None:
@@ -73,7 +73,7 @@ def link_data_docs(ws: Workspace) -> None:
         return
     serve = ws.params.serve
     served = routes_docs.url(serve.host, serve.port, page)
-    if _docs_server(ws):
+    if _served(served):
         link, note = served, "served by the model server (flywheel serve / flywheel up)"
     else:
         link = (Path(docs).resolve().parent / (page or "index.html")).as_uri()

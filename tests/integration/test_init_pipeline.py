@@ -114,8 +114,8 @@ def _check_validation_artifacts() -> None:
     assert {r["result"] for r in rows} == {"passed"}
     assert re.search(r"\b1 of \d+ rows quarantined", quarantine.data), quarantine.data
     assert "`1/latin1.txt`" in quarantine.data
-    # No model server answers in this test: the file, and the address that would serve it.
-    assert docs.data.startswith("file://") and "/data-docs/" in (docs.description or "")
+    # No model server of this project answers: the file, and the address that would serve it.
+    assert "(file://" in docs.data and "/data-docs/validations/" in (docs.description or "")
 
 
 def _record_figures(name: str, out: str, written: dict[str, Any], record: dict[str, Any]) -> None:
