@@ -94,6 +94,11 @@ def _table_with(extra: str) -> Callable[[Path], None]:
     return write
 
 
+def _commit_data(root: Path) -> None:
+    for cmd in (["git", "add", "data/news"], ["git", "commit", "-qm", "data"]):
+        subprocess.run(cmd, cwd=root, check=True, capture_output=True)
+
+
 def _no_setup(root: Path) -> None:
     del root
 
@@ -190,6 +195,7 @@ CASES: dict[str, tuple[Callable[[Path], None], tuple[str, ...], int, str]] = {
         2,
         "data.label_column: no column 'topic'",
     ),
+    "data committed to git": (_commit_data, ("run",), 3, "is committed to git"),
     # the registry
     "bad card": (_no_setup, ("models",), 1, "card.json is corrupt"),
     "corrupt registry alias": (
