@@ -51,6 +51,12 @@ class Decision:
                 return
         self.entries.append(entry)
 
+    def note(self, section: str | None, key: str, comment: str) -> None:
+        """Set the comment of a key decided earlier (what was seen is known later)."""
+        for i, old in enumerate(self.entries):
+            if (old.section, old.key) == (section, key):
+                self.entries[i] = Entry(section, key, old.value, comment)
+
     def find(self, label: str, text: str) -> None:
         self.findings.append((label, text))
 

@@ -58,6 +58,7 @@ def profile_images(decision: Decision, root: Path, choice: KindChoice) -> None:
         raise DataError(f"none of the {n(len(labelled))} files under {root} opens as an image")
     decision.manifest = manifest
     decision.find("data", f"image folder: {n(len(manifest))} files in {len(counts)} label folders")
+    decision.note("data", "path", f"{n(len(manifest))} image files in {len(counts)} label folders")
     add_labels(decision, counts, "label folders")
     _add_image_keys(decision, readable)
     add_row_limits(decision, counts, len(manifest))

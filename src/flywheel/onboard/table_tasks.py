@@ -38,7 +38,7 @@ def table_task(columns: list[Column], task: str | None, target: str | None) -> s
         return task
     texty = [c for c in columns if c.texty]
     if target is not None:
-        chosen = pick(columns, target, "table")
+        chosen = pick(columns, target, "label or target")
         continuous = chosen.numeric and chosen.distinct >= CONTINUOUS
         return "tabular_regression" if continuous or not texty else "text_classification"
     labels = [c for c in columns if c.few_values and not c.texty]
@@ -55,6 +55,7 @@ def profile_table(
     decision.add(None, "task", decision.task)
     add_format(decision, fmt, choice, root)
     decision.find("columns", rows_text(table, columns))
+    decision.note("data", "path", rows_text(table, columns))
     if decision.task in TEXT_TASKS:
         _text_columns(decision, columns, target)
         params = provisional(decision, labels=list(PLACEHOLDER_LABELS))

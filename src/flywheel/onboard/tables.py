@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from flywheel.core.errors import DataError
+from flywheel.core.errors import ConfigError, DataError
 from flywheel.core.sections import ColumnRef
 from flywheel.datasets.tables import read_table
 from flywheel.families.tabular.values import CellError, cell, parse_number
@@ -144,8 +144,9 @@ def pick(columns: list[Column], ref: str | None, what: str) -> Column:
     for column in columns:
         if ref is not None and str(column.ref) == str(ref):
             return column
-    raise DataError(
-        f"--target {ref!r}: no such {what} column; the columns are {[c.ref for c in columns]}"
+    raise ConfigError(
+        f"--target {ref!r}: the table has no such column (wanted: the {what}); pass one of "
+        f"{[c.ref for c in columns]}"
     )
 
 

@@ -48,6 +48,7 @@ def profile_text_folder(decision: Decision, root: Path, choice: KindChoice) -> N
     params = provisional(decision, labels=list(PLACEHOLDER_LABELS))
     manifest = read_text_examples(params, root)
     decision.find("data", f"text folder: {n(len(manifest))} files")
+    decision.note("data", "path", f"{n(len(manifest))} text files")
     finish_text(decision, manifest, "label folders", encoding.name)
 
 

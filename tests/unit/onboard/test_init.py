@@ -174,3 +174,17 @@ def test_what_is_not_a_dataset_is_refused_in_one_line(
         run_init(paths[case], project=project)
     assert "\n" not in str(err.value)
     assert not (project / "params" / f"{case}.yaml").exists()
+
+
+def test_target_names_the_column_to_predict(project: Path, tmp_path: Path) -> None:
+    clinic = project / "datasets" / "clinic"
+    s1 = run_init(clinic, project=project, target="s1", name="clinic-s1")
+    raw = _file(s1)
+    assert raw["data"]["target"] == "s1" and "progression" in raw["data"]["numeric_columns"]
+    # Headerless: a 0-based position. The label of this news table is its first column.
+    rows = [line for line in (project / "datasets" / "headlines.csv").read_text().splitlines()]
+    (tmp_path / "bare.csv").write_text("\n".join(rows[1:]) + "\n")
+    bare = _file(run_init(tmp_path / "bare.csv", project=project, target="0"))
+    assert (bare["data"]["header"], bare["data"]["label_column"]) == (False, 0)
+    with pytest.raises(ConfigError, match=r"--target 'nope': the table has no such column"):
+        run_init(clinic, project=project, target="nope", name="clinic-nope")
