@@ -71,6 +71,7 @@ def _add_image_keys(decision: Decision, readable: pd.DataFrame) -> None:
     colour = [m for m in modes if m not in GREY_MODES]
     mode = "RGB" if colour else "L"
     w, h = facts["width"], facts["height"]
+    sizes = f"{_span(w.low, w.high)} x {_span(h.low, h.high)}"
     short = readable[["width", "height"]].min(axis=1)
     side = int(min(MAX_SIDE, short.median()))
     size = side - side % 4 if side >= 16 else max(side, 4)
@@ -84,8 +85,7 @@ def _add_image_keys(decision: Decision, readable: pd.DataFrame) -> None:
         "image",
         "size",
         size,
-        f"sizes {int(w.low or 0)}-{int(w.high or 0)} x {int(h.low or 0)}-{int(h.high or 0)}, "
-        f"median short side {int(short.median())}: all resized to {size}x{size}",
+        f"sizes {sizes}, median short side {int(short.median())}: all resized to {size}x{size}",
     )
     if colour:
         decision.add(
@@ -107,7 +107,10 @@ def _add_image_keys(decision: Decision, readable: pd.DataFrame) -> None:
         decision.add("validate", key, int(value or 1), "as seen")
     decision.find(
         "images",
-        f"{', '.join(formats)}; modes {', '.join(modes)}; "
-        f"{int(w.low or 0)}-{int(w.high or 0)} x {int(h.low or 0)}-{int(h.high or 0)} px "
-        f"-> {mode} {size}x{size}",
+        f"{', '.join(formats)}; modes {', '.join(modes)}; {sizes} px -> {mode} {size}x{size}",
     )
+
+
+def _span(low: float | None, high: float | None) -> str:
+    lo, hi = int(low or 0), int(high or 0)
+    return str(lo) if lo == hi else f"{lo}-{hi}"

@@ -6,10 +6,11 @@ import math
 from pathlib import Path
 
 from flywheel.core.errors import DataError
+from flywheel.core.sections import EvaluateConfig
 from flywheel.families.tabular.manifest import build_tabular_manifest
 from flywheel.families.text.sources import read_text_examples
 from flywheel.onboard.decision import Decision, add_row_limits, provisional
-from flywheel.onboard.facts import column_facts
+from flywheel.onboard.facts import ColumnFacts, column_facts
 from flywheel.onboard.scan import KindChoice
 from flywheel.onboard.tables import (
     LABEL_NAMES,
@@ -29,6 +30,10 @@ from flywheel.onboard.texts import PLACEHOLDER_LABELS, finish_text
 TEXT_TASKS = ("text_classification", "sentiment")
 # A numeric column with at least this many distinct values is a quantity, not a label.
 CONTINUOUS = 20
+# Parity of ONNX and PyTorch outputs: within this share of the largest target, float32's
+# ~7 digits and a few roundings apart; never tighter than the section's default.
+PARITY_SHARE = 1e-6
+EXPORT_ATOL = EvaluateConfig().export_atol
 
 
 def table_task(columns: list[Column], task: str | None, target: str | None) -> str:
@@ -171,6 +176,24 @@ def _regression_rules(decision: Decision, root: Path) -> None:
         decision.add("validate", f"columns.{name}", rule, seen)
     decision.manifest = manifest
     add_row_limits(decision, None, total)
+    _export_tolerance(decision, facts[str(raw["target"])])
+
+
+def _export_tolerance(decision: Decision, target: ColumnFacts) -> None:
+    """The export parity check compares float32 outputs in target units: near large values
+    their rounding alone exceeds the default tolerance, so it scales with the target."""
+    scale = max(abs(target.low or 0.0), abs(target.high or 0.0)) * PARITY_SHARE
+    if scale <= EXPORT_ATOL:
+        return
+    step = 10.0 ** math.floor(math.log10(scale))
+    atol = math.ceil(scale / step) * step
+    decision.add(
+        "evaluate",
+        "export_atol",
+        float(f"{atol:.1g}"),
+        f"targets reach {_num(max(abs(target.low or 0), abs(target.high or 0)))}: "
+        "float32 rounding, not a mismatch",
+    )
 
 
 def _num(value: float | None) -> str:

@@ -188,3 +188,16 @@ def test_target_names_the_column_to_predict(project: Path, tmp_path: Path) -> No
     assert (bare["data"]["header"], bare["data"]["label_column"]) == (False, 0)
     with pytest.raises(ConfigError, match=r"--target 'nope': the table has no such column"):
         run_init(clinic, project=project, target="nope", name="clinic-nope")
+
+
+def test_export_tolerance_scales_with_large_targets() -> None:
+    from flywheel.onboard.decision import Decision
+    from flywheel.onboard.facts import ColumnFacts
+    from flywheel.onboard.table_tasks import _export_tolerance
+
+    big = Decision("tabular_regression", "table")
+    _export_tolerance(big, ColumnFacts(0, 14999.0, 500001.0))  # house prices
+    assert big.raw() == {"evaluate": {"export_atol": 0.6}}
+    small = Decision("tabular_regression", "table")
+    _export_tolerance(small, ColumnFacts(0, 25.0, 346.0))
+    assert small.raw() == {}
