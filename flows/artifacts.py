@@ -46,19 +46,75 @@ def _api_url() -> str:
         return str(client.api_url)
 
 
+def _served(url: str) -> bool:
+    """Whether a model server answers this very page: it serves this project's Data Docs
+    (anything else on the port, another project's server included, does not count)."""
+    import httpx
+
+    from flywheel.serving.auth import token_from_env
+
+    token = token_from_env()
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        return httpx.head(url, headers=headers, timeout=0.5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def link_data_docs(ws: Workspace) -> None:
+    from flywheel.serving import routes_docs
+
     report = ws.layout.validation_report
     if not report.is_file():
         return
-    docs = json.loads(report.read_text()).get("data_docs_path")
+    raw = json.loads(report.read_text())
+    docs, page = raw.get("data_docs_path"), raw.get("data_docs_page")
     if not docs:
         return
+    serve = ws.params.serve
+    served = routes_docs.url(serve.host, serve.port, page)
+    if _served(served):
+        link, note = served, "served by the model server (flywheel serve / flywheel up)"
+    else:
+        link = (Path(docs).resolve().parent / (page or "index.html")).as_uri()
+        note = f"a file on the flow's machine: start `flywheel serve` to open it at {served}"
     create_link_artifact(
         key="data-docs",
-        link=Path(docs).resolve().as_uri(),
+        link=link,
         link_text="Great Expectations Data Docs",
-        description="The validation run of this data, with every expectation and its result",
+        description=f"This validation, with every expectation and its result; {note}",
     )
+
+
+def publish_validation(ws: Workspace) -> None:
+    """Every expectation (passed or failed, what was observed, rows that broke it) and the
+    quarantine, so the run page alone explains a rejected dataset."""
+    from flywheel.stages.validate.findings import (
+        expectation_rows,
+        quarantine_markdown,
+        quarantined,
+    )
+    from flywheel.stages.validate.report import ValidationReport
+
+    if not ws.layout.validation_report.is_file():
+        return
+    try:
+        report = ValidationReport.load(ws.layout.validation_report)
+        rows = quarantined(ws.layout.quarantine)
+        failed = len(report.failed_expectations())
+        create_table_artifact(
+            key="validation",
+            table=expectation_rows(report, rows),
+            description=f"Suite {report.suite}: {len(report.results) - failed} passed, "
+            f"{failed} failed; {report.rejected_rows} of {report.total_rows} rows quarantined",
+        )
+        create_markdown_artifact(
+            key="quarantine",
+            markdown=quarantine_markdown(report, rows),
+            description="Rows held back by validation, and why",
+        )
+    except Exception as err:  # called while a failure propagates: never replace that error
+        get_run_logger().warning("could not publish the validation tables: %s", err)
 
 
 @contextlib.contextmanager

@@ -159,6 +159,7 @@ def _run_stages(
                 stages[stage] = stage_task(ws, stage, data)
             finally:
                 artifacts.link_data_docs(ws)  # the docs explain a failure best
+                artifacts.publish_validation(ws)
         elif stage == "train":
             with artifacts.training_progress() as progress:
                 stages[stage] = stage_task(ws, stage, data)

@@ -32,6 +32,8 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> 
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(common.TerminalLogFilter())
     # Prefect's client logs every HTTP call at INFO, and the libraries the stages run in this
     # process narrate their internals; a terminal gets their warnings, --verbose the rest.
     for noisy in ("httpx", "httpcore"):
@@ -42,9 +44,9 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> 
 
 
 def _register() -> None:
-    from flywheel.cli import data, models, pipeline, service
+    from flywheel.cli import data, init, models, pipeline, service
 
-    for module in (pipeline, models, service):
+    for module in (init, pipeline, models, service):
         module.register(app)
     data.register(app)
 

@@ -7,6 +7,7 @@ fix), with the exit code for its kind; a traceback only with ``--verbose``.
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 import traceback
 from collections.abc import Callable
@@ -17,6 +18,7 @@ import typer
 
 from flywheel.core.errors import (
     ConfigError,
+    DataError,
     DataValidationError,
     FlywheelError,
     GateRejected,
@@ -32,14 +34,19 @@ ParamsOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 
-# Documented in the README: 2 bad params, 3 data validation failed, 4 gate rejected,
-# 5 try again (another run holds the project, or the data changed during the run).
+# Documented in the README: 2 bad params, 3 unusable data or validation failed, 4 gate
+# rejected, 5 try again (another run holds the project, or the data changed during the
+# run), 1 anything else.
 EXIT_CODES: dict[type[FlywheelError], int] = {
     ConfigError: 2,
+    DataError: 3,
     DataValidationError: 3,
     GateRejected: 4,
     TransientError: 5,
 }
+# Loggers through which Prefect reports a failed task or flow run, traceback attached; the
+# command reports the same failure itself, in one line.
+_RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
 VERBOSE = {"on": False}
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,9 +55,28 @@ def exit_code(err: BaseException) -> int:
     return next((c for kind, c in EXIT_CODES.items() if isinstance(err, kind)), 1)
 
 
+def one_line(message: str) -> str:
+    """A message on one line: a library's (or a multi-problem) message joined with '; '."""
+    return "; ".join(line.strip() for line in str(message).splitlines() if line.strip())
+
+
 def fail(message: str, code: int) -> typer.Exit:
-    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    typer.secho(f"error: {one_line(message)}", fg=typer.colors.RED, err=True)
     return typer.Exit(code)
+
+
+class TerminalLogFilter(logging.Filter):
+    """Without --verbose, no log line on the terminal carries a traceback, and Prefect's
+    own report of a failed run (the command's one-line error says it) is not repeated.
+    The Prefect server still gets every record: its handlers sit on Prefect's loggers."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if VERBOSE["on"]:
+            return True
+        if record.levelno >= logging.ERROR and record.name.startswith(_RUN_LOGGERS):
+            return False
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
 
 
 def handled(fn: F) -> F:

@@ -25,10 +25,12 @@ def _prefect_env(project: Path) -> None:
 @handled
 def run(params: ParamsOpt = None, as_json: JsonOpt = False) -> None:
     """Run the whole pipeline once as a Prefect flow (answered at once when nothing changed)."""
+    from flywheel.onboard import preflight
     from flywheel.pipeline import steps
     from flywheel.pipeline.summary import record_json, run_text, variant_rows
 
     ws = workspace(params)
+    preflight.check(ws)
     # Without a Prefect server of the user's, a run that would change nothing is answered
     # here, like `make`, rather than after starting an ephemeral Prefect server.
     done = None if os.environ.get("PREFECT_API_URL") else steps.up_to_date(ws)
@@ -70,9 +72,11 @@ def stage(
 @handled
 def validate(params: ParamsOpt = None, as_json: JsonOpt = False) -> None:
     """Validate the dataset against its suite (outside DVC, for a quick check)."""
+    from flywheel.onboard import preflight
     from flywheel.stages.validate.run import validate_dataset
 
     ws = workspace(params)
+    preflight.check(ws)
     report = validate_dataset(ws.params, ws.layout)
     typer.echo(
         report.to_json() if as_json else f"ok: {report.total_rows} rows pass suite {report.suite!r}"

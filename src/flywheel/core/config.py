@@ -121,12 +121,23 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any
     return out
 
 
+# Pydantic's wording for these is about Python objects; a params file's reader needs the fix.
+_FRIENDLY = {
+    "extra_forbidden": "unknown key (`flywheel params` lists every key)",
+    "missing": "required",
+}
+
+
 def _format_error(source: str, err: ValidationError) -> str:
-    lines = [f"invalid parameters in {source}:"]
+    """Every problem on one line: ``invalid parameters in F: key: why; key: why``."""
+    problems = []
     for e in err.errors():
-        key = ".".join(str(p) for p in e["loc"]) or "<root>"
-        lines.append(f"  - {key}: {e['msg']}")
-    return "\n".join(lines)
+        key = ".".join(str(p) for p in e["loc"])
+        message = _FRIENDLY.get(e["type"], str(e["msg"]).removeprefix("Value error, "))
+        message = " ".join(message.split())
+        # Checks across sections (the model's own validator) name their keys themselves.
+        problems.append(f"{key}: {message}" if key else message)
+    return f"invalid parameters in {source}: " + "; ".join(problems)
 
 
 def task_defaults(task: str) -> dict[str, Any]:
@@ -151,7 +162,10 @@ def parse_params(raw: Any, source: str = "<params>") -> Params:
             f"{source}: expected a mapping at the top level, got {type(raw).__name__}"
         )
     if "validate" not in raw:
-        raise ConfigError(f"invalid parameters in {source}:\n  - validate: section is required")
+        raise ConfigError(
+            f"invalid parameters in {source}: validate: section is required "
+            "(at least validate.suite and, for a classifier, validate.labels)"
+        )
     try:
         return Params.model_validate(resolve(raw))
     except ValidationError as err:
@@ -165,7 +179,10 @@ def read_yaml(path: Path) -> Any:
     try:
         return yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {err}") from None
+        where = getattr(err, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        what = getattr(err, "problem", None) or "cannot be parsed"
+        raise ConfigError(f"{path} is not valid YAML{at}: {what}; fix that line") from None
 
 
 def load_params(path: Path | str = "params.yaml") -> Params:

@@ -18,6 +18,15 @@ class ConfigError(FlywheelError):
     """``params.yaml`` (or another params file) is missing or holds a bad value."""
 
 
+class DataError(FlywheelError):
+    """The data cannot be used as it is: absent, not a dataset, or corrupt bookkeeping
+    (``data.dvc``); the message says what was found and what to do."""
+
+
+class DataNotFoundError(DataError, FileNotFoundError):
+    """Nothing at ``data.path``; still a :class:`FileNotFoundError` for callers that ask."""
+
+
 class DataValidationError(FlywheelError):
     """The dataset failed its expectation suite; ``report`` names each failed expectation."""
 

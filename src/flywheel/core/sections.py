@@ -29,8 +29,9 @@ class DataConfig(_Section):
     # table: a CSV/TSV/Parquet file (or a folder of them) read with the options below.
     kind: Literal["image_folder", "text_folder", "table"] = "image_folder"
     format: Literal["auto", "csv", "tsv", "parquet"] = "auto"
-    # For a folder of tables: which files to read (glob, e.g. "*_labelled.txt"); default:
-    # every .csv/.tsv/.parquet file.
+    # Which files under a folder to read (glob, e.g. "*_labelled.txt"; "*/*.txt" leaves out
+    # files directly under the root). Default: every .csv/.tsv/.parquet file of a table
+    # folder, every *.txt of a text folder, every file of an image folder.
     pattern: str | None = None
     header: bool = True
     delimiter: str | None = None  # None: "," for csv, tab for tsv

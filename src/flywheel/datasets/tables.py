@@ -8,11 +8,13 @@ the row by name instead of the pipeline dying on a ``UnicodeDecodeError``.
 from __future__ import annotations
 
 import csv
+import os
 import re
 from pathlib import Path
 
 import pandas as pd
 
+from flywheel.core.errors import ConfigError, DataNotFoundError
 from flywheel.core.sections import ColumnRef, DataConfig
 
 _SUFFIX_FORMAT = {
@@ -25,8 +27,19 @@ _SUFFIX_FORMAT = {
 _SURROGATE = re.compile(r"[\udc80-\udcff]")
 
 
-class TableError(ValueError):
-    """A table cannot be read as configured; the message names the file and the option."""
+class TableError(ConfigError, ValueError):
+    """A table cannot be read as configured; the message names the file and the option to
+    change (a params problem: the data may be fine, the ``data`` keys do not describe it)."""
+
+
+def one_line(err: BaseException) -> str:
+    """A library's error message (pandas' often span lines) as one line."""
+    return " ".join(str(err).split())
+
+
+def shown(path: Path) -> str:
+    """A path as a message shows it: a workspace's ``../../..`` folded away."""
+    return os.path.normpath(path)
 
 
 def table_files(path: Path, pattern: str | None = None) -> list[Path]:
@@ -34,7 +47,9 @@ def table_files(path: Path, pattern: str | None = None) -> list[Path]:
     if path.is_file():
         return [path]
     if not path.is_dir():
-        raise FileNotFoundError(f"dataset not found: {path}")
+        raise DataNotFoundError(
+            f"dataset not found: {shown(path)}; set data.path to the table or folder"
+        )
     if pattern:
         files = sorted(p for p in path.rglob(pattern) if p.is_file())
     else:
@@ -43,7 +58,9 @@ def table_files(path: Path, pattern: str | None = None) -> list[Path]:
         )
     if not files:
         raise TableError(
-            f"no table files matching {pattern or '*.csv|*.tsv|*.parquet'} under {path}"
+            f"no table files matching {pattern or '*.csv|*.tsv|*.parquet'} under {shown(path)}: "
+            "for one sub-folder per label set data.kind to text_folder or image_folder, "
+            "else data.pattern to the files' glob (`flywheel init DATA` works both out)"
         )
     return files
 
@@ -55,7 +72,8 @@ def _format(path: Path, cfg: DataConfig) -> str:
         return _SUFFIX_FORMAT[path.suffix.lower()]
     except KeyError:
         raise TableError(
-            f"{path}: cannot tell the format from the suffix; set data.format"
+            f"{path}: cannot tell the format from the suffix {path.suffix!r}; "
+            "set data.format to csv, tsv or parquet"
         ) from None
 
 
@@ -65,7 +83,10 @@ def read_one(path: Path, cfg: DataConfig) -> pd.DataFrame:
         try:
             frame = pd.read_parquet(path)
         except Exception as err:
-            raise TableError(f"{path}: not a readable Parquet file ({err})") from None
+            raise TableError(
+                f"{path}: not a readable Parquet file ({one_line(err)}); "
+                "set data.format if it is CSV or TSV"
+            ) from None
         if not cfg.header:
             frame.columns = range(frame.shape[1])
         return frame
@@ -87,7 +108,9 @@ def read_one(path: Path, cfg: DataConfig) -> pd.DataFrame:
         )
     except (pd.errors.ParserError, csv.Error, UnicodeError, LookupError) as err:
         raise TableError(
-            f"{path}: cannot parse as {fmt} with the configured options ({err})"
+            f"{path}: cannot parse as {fmt} with data.delimiter {delimiter!r}, data.quoting "
+            f"{cfg.quoting!r}, data.encoding {cfg.encoding!r} ({one_line(err)}); set the one "
+            "that differs (`flywheel init` sniffs them)"
         ) from None
     except pd.errors.EmptyDataError:
         return pd.DataFrame()
@@ -128,11 +151,12 @@ def column(table: pd.DataFrame, ref: ColumnRef, what: str) -> pd.Series:
         pos = int(ref)
         if not 0 <= pos < len(data_columns):
             raise TableError(
-                f"{what}: column position {pos} out of range (table has {len(data_columns)})"
+                f"{what}: column position {pos} out of range (the table has "
+                f"{len(data_columns)} columns, 0 to {len(data_columns) - 1})"
             )
         return table[data_columns[pos]]
     if ref not in table.columns:
-        raise TableError(f"{what}: no column {ref!r}; columns are {data_columns}")
+        raise TableError(f"{what}: no column {ref!r}; set it to one of {data_columns}")
     return table[ref]
 
 

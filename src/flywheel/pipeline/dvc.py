@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from flywheel.core.atomic import atomic_write_bytes
-from flywheel.core.errors import DataChangedError, FlywheelError
+from flywheel.core.errors import DataChangedError, DataError, FlywheelError
 from flywheel.core.faults import fault_point
 from flywheel.datasets.hashing import data_hash
 from flywheel.pipeline.dvcfiles import install_atomic_writes
@@ -137,8 +137,17 @@ def record_data(project: Path, data: Path, validated: str) -> Path | None:
     if recorded_version(project, data) == (validated, dvc_file):
         return dvc_file  # recorded and cached already: skip dvc add's re-hashing
     before = dvc_file.read_bytes() if dvc_file.is_file() else None
+    rel = os.path.relpath(data.resolve(), project)
+    from dvc.output import OutputAlreadyTrackedError
+
     with open_repo(project) as repo:
-        repo.add(os.path.relpath(data.resolve(), project))
+        try:
+            repo.add(rel)
+        except OutputAlreadyTrackedError:
+            raise DataError(
+                f"{rel} is committed to git, so DVC cannot version it: run `git rm -r --cached "
+                f"{rel} && git commit -m 'data to DVC'`, then run again"
+            ) from None
     recorded = recorded_hash(dvc_file)
     if recorded != validated:
         if before is None:

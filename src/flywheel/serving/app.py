@@ -8,6 +8,7 @@ Routes (TF Serving / KServe v1 style, :mod:`.routes_v1`; probes and metrics,
     GET  /v1/feedback/{id}   the stored record's sidecar
     GET  /v1/model           the card of the model being served
     GET  /healthz /readyz /metrics
+    GET  /data-docs/...      the Great Expectations Data Docs (read-only, :mod:`.routes_docs`)
 
 Every refusal is ``{"error": <message>, "kind": <short name>}`` with a 4xx status (503
 when busy or not ready); a message never holds a file path or a library's own text, which
@@ -30,7 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from flywheel.core.config import Params
 from flywheel.core.layout import Layout
 from flywheel.release.registry import Registry
-from flywheel.serving import routes_ops, routes_v1
+from flywheel.serving import routes_docs, routes_ops, routes_v1
 from flywheel.serving.auth import BearerAuthMiddleware
 from flywheel.serving.batcher import MicroBatcher
 from flywheel.serving.decoding import DecodePool
@@ -122,6 +123,7 @@ def create_app(params: Params, layout: Layout, *, api_token: str | None = None) 
     _error_handlers(app, state)
     app.include_router(routes_v1.router(state))
     app.include_router(routes_ops.router(state))
+    app.include_router(routes_docs.router(layout))
     # Added innermost first: metrics see every answer, auth runs before any body is read.
     app.add_middleware(
         BodyLimitMiddleware, max_bytes=params.serve.max_body_bytes, metrics=state.metrics

@@ -47,7 +47,7 @@ class ImageFamily(Family):
             )
 
     def manifest(self, params: Params, data: Path) -> pd.DataFrame:
-        return build_manifest(data)
+        return build_manifest(data, params.data.pattern)
 
     def expectations(self, params: Params, mostly: float) -> list[Any]:
         import great_expectations.expectations as gxe

@@ -7,10 +7,13 @@ label, so the suite rejects them instead of the listing silently dropping them.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pandas as pd
 from PIL import Image
+
+from flywheel.core.errors import DataNotFoundError
 
 MANIFEST_COLUMNS = (
     "path",
@@ -54,12 +57,17 @@ def _describe(path: Path) -> dict[str, object]:
     return row
 
 
-def build_manifest(root: Path) -> pd.DataFrame:
+def build_manifest(root: Path, pattern: str | None = None) -> pd.DataFrame:
+    """``pattern`` (``data.pattern``) picks the files; default every file, so a stray one is
+    a finding. ``*/*`` leaves out files directly under the root (a README, a licence)."""
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"dataset folder not found: {root}")
+        raise DataNotFoundError(
+            f"dataset folder not found: {os.path.normpath(root)}; set data.path to the folder "
+            "holding one sub-folder per label"
+        )
     rows = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    for path in sorted(p for p in root.rglob(pattern or "*") if p.is_file()):
         rel = path.relative_to(root)
         if any(part.startswith(".") for part in rel.parts):
             continue

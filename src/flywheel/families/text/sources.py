@@ -46,7 +46,8 @@ from pathlib import Path
 import pandas as pd
 
 from flywheel.core.config import Params
-from flywheel.datasets.tables import TableError, clean_text, column, read_table
+from flywheel.core.errors import DataNotFoundError
+from flywheel.datasets.tables import TableError, clean_text, column, read_table, shown
 
 TEXT_COLUMNS = (
     "path",
@@ -121,7 +122,9 @@ def _objects(values: Iterable[str | None]) -> pd.Series:
 
 def _from_folder(params: Params, root: Path) -> pd.DataFrame:
     if not root.is_dir():
-        raise FileNotFoundError(f"text folder not found: {root}")
+        raise DataNotFoundError(
+            f"text folder not found: {shown(root)}; set data.path to the folder of label folders"
+        )
     pattern = params.data.pattern or "*.txt"
     encoding = params.data.encoding
     try:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from flywheel.core.errors import RegistryError
 
 
 class ModelCard(BaseModel):
@@ -34,7 +37,15 @@ class ModelCard(BaseModel):
 
     @classmethod
     def load(cls, path: Path) -> ModelCard:
-        return cls.model_validate(json.loads(Path(path).read_text()))
+        try:
+            return cls.model_validate(json.loads(Path(path).read_text()))
+        except (ValueError, ValidationError) as err:  # JSONDecodeError is a ValueError
+            first = err.errors()[0] if isinstance(err, ValidationError) else None
+            why = f"{'.'.join(map(str, first['loc']))}: {first['msg']}" if first else str(err)
+            raise RegistryError(
+                f"model card {os.path.normpath(path)} is corrupt ({why}); restore it from a "
+                "backup (other versions are unaffected)"
+            ) from None
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

@@ -39,6 +39,8 @@ class ValidationReport:
     quarantine_path: str
     data_docs_path: str | None = None
     validated_at: str = ""
+    # This validation's page, relative to the Data Docs site (the folder of index.html).
+    data_docs_page: str | None = None
 
     def failed_expectations(self) -> list[str]:
         return [r["expectation"] for r in self.results if not r["success"]]

@@ -4,7 +4,8 @@ Rows that break any row-level expectation go to ``quarantine.csv``; the others, 
 those, to ``manifest.csv``, which the preprocess stage reads. All three outputs are written
 before a failure is raised, so a failed run can be inspected.
 
-A missing data folder raises :class:`FileNotFoundError` (naming the folder) before anything
+A missing data folder raises :class:`~flywheel.core.errors.DataNotFoundError` (a
+:class:`FileNotFoundError`, naming the folder) before anything
 is written: there is nothing to validate, and no report could describe the data.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +28,7 @@ from great_expectations.data_context import AbstractDataContext
 from great_expectations.datasource.fluent import PandasDatasource
 
 from flywheel.core.config import Params
-from flywheel.core.errors import DataValidationError
+from flywheel.core.errors import DataNotFoundError, DataValidationError
 from flywheel.core.layout import Layout
 from flywheel.families import get_family
 from flywheel.stages.validate.report import SAMPLE_SIZE, ValidationReport
@@ -36,7 +38,7 @@ _DATASOURCE = "flywheel"
 _ASSET = "manifest"
 _BATCH = "whole-manifest"
 _DOCS_SITE = "local_site"
-_RESULT_FORMAT = {
+RESULT_FORMAT = {
     "result_format": "COMPLETE",
     # Identify offending rows by path, not by a DataFrame index that means nothing on disk.
     "unexpected_index_column_names": ["path"],
@@ -48,7 +50,10 @@ def validate_dataset(params: Params, layout: Layout) -> ValidationReport:
     """Validate ``layout.data``; raises :class:`DataValidationError` after writing outputs."""
     family = get_family(params.task)
     if not layout.data.exists():
-        raise FileNotFoundError(f"dataset not found: {layout.data}")
+        raise DataNotFoundError(
+            f"dataset not found: {os.path.normpath(layout.data)}; put the data there or set "
+            "data.path to where it is"
+        )
     manifest = family.manifest(params, layout.data)
     context = open_context(layout)
     suite = load_suite(context, params.validate_.suite)
@@ -58,8 +63,8 @@ def validate_dataset(params: Params, layout: Layout) -> ValidationReport:
             batch_parameters={"dataframe": manifest},
             run_id=RunIdentifier(run_time=run_time),
         )
-    (suite_result,) = result.run_results.values()
-    results, offenders = _collect(suite, suite_result)
+    ((result_key, suite_result),) = result.run_results.items()
+    results, offenders = collect_results(suite, suite_result)
 
     layout.validation_dir.mkdir(parents=True, exist_ok=True)
     rejected = manifest["path"].isin(list(offenders))
@@ -74,6 +79,7 @@ def validate_dataset(params: Params, layout: Layout) -> ValidationReport:
         quarantine_path=str(layout.quarantine),
         data_docs_path=_docs_index(context),
         validated_at=run_time.isoformat(),
+        data_docs_page=_docs_page(context, result_key),
     )
     report.save(layout.validation_report)
     if not report.success:
@@ -107,12 +113,12 @@ def _checkpoint(context: AbstractDataContext, suite: gx.ExpectationSuite) -> gx.
             name=f"{suite.name}-validate",
             validation_definitions=[definition],
             actions=[UpdateDataDocsAction(name="update-data-docs", site_names=[_DOCS_SITE])],
-            result_format=_RESULT_FORMAT,
+            result_format=RESULT_FORMAT,
         )
     )
 
 
-def _collect(
+def collect_results(
     suite: gx.ExpectationSuite, suite_result: Any
 ) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
     """Per-expectation summaries in suite order, and ``{path: [failed expectation names]}``."""
@@ -201,6 +207,17 @@ def _docs_index(context: AbstractDataContext) -> str | None:
     sites = context.get_docs_sites_urls(site_name=_DOCS_SITE)
     url = sites[0].get("site_url") if sites else None
     return unquote(urlparse(url).path) if url else None
+
+
+def _docs_page(context: AbstractDataContext, key: Any) -> str | None:
+    """This validation's Data Docs page relative to the site, for links over HTTP."""
+    index = _docs_index(context)
+    sites = context.get_docs_sites_urls(resource_identifier=key, site_name=_DOCS_SITE)
+    url = sites[0].get("site_url") if sites else None
+    if not url or not index:
+        return None
+    page = Path(unquote(urlparse(url).path))
+    return page.relative_to(Path(index).parent).as_posix() if page.is_file() else None
 
 
 @contextmanager

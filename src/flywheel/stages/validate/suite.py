@@ -8,6 +8,7 @@ checkout holding only ``gx/expectations/<suite>.json`` validates as well.
 from __future__ import annotations
 
 import json
+import os
 from contextlib import suppress
 from pathlib import Path
 
@@ -79,10 +80,18 @@ def _keep_ids(suite: gx.ExpectationSuite, stored: gx.ExpectationSuite) -> None:
 
 
 def load_suite(context: AbstractDataContext, name: str) -> gx.ExpectationSuite:
+    path = Path(str(context.root_directory)) / "expectations" / f"{name}.json"
+    if not path.is_file():
+        raise ConfigError(
+            f"expectation suite {name!r} not found at {os.path.normpath(path)}; create it with "
+            "`flywheel init DATA` or `flywheel expectations init --params F`"
+        )
     try:
         return context.suites.get(name)
-    except DataContextError:
+    # GX raises whatever its JSON or pydantic parsing hits on a hand-edited file.
+    except Exception as err:
+        why = " ".join(str(err).split())[:300]
         raise ConfigError(
-            f"expectation suite {name!r} not found in {context.root_directory}; "
-            "create it with `flywheel expectations init`"
+            f"expectation suite {os.path.normpath(path)} cannot be loaded ({type(err).__name__}: "
+            f"{why}); fix the JSON or regenerate it with `flywheel expectations init --params F`"
         ) from None
