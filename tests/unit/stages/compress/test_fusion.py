@@ -102,8 +102,13 @@ def _ops(path: Path) -> Counter[str]:
 
 
 def _logits(path: Path, x: np.ndarray) -> np.ndarray:
-    # A default session, as the gate, the server and `flywheel predict` open a deployed file.
-    return np.asarray(make_session(path).run([OUTPUT_NAME], {"input": x})[0])
+    """Outputs of ``path`` opened as the consumers of a deployed file open it: the gate's
+    probe (a default session over the path) and the server and `flywheel predict` (the
+    registry's verified bytes, a pinned thread count); both must agree."""
+    by_path = make_session(path).run([OUTPUT_NAME], {"input": x})[0]
+    by_bytes = make_session(path.read_bytes(), intra_op_threads=1)
+    assert np.allclose(by_bytes.run([OUTPUT_NAME], {"input": x})[0], by_path, atol=1e-6)
+    return np.asarray(by_path)
 
 
 def test_fused_fp32_fuses_every_block_and_keeps_the_logits(setup) -> None:
