@@ -99,3 +99,19 @@ def test_no_peer_at_equal_accuracy_is_not_measured_rather_than_met() -> None:
     }
     checks = peer_targets({"models": models, "deployed": "fp32"})
     assert [c["met"] for c in checks[1:]] == [None, None, None]
+
+
+def test_the_on_cpu_cross_check_joins_when_every_model_has_it() -> None:
+    from benchmarks.optimum_peer import cpu_p50_ms
+
+    runners = {"a": lambda b: np.linalg.svd(np.ones((60, 60)) * b.sum()), "b": lambda b: b}
+    cpu = cpu_p50_ms(runners, np.ones((10, 4)), rounds=2, calls=5)
+    assert set(cpu) == {"a", "b"} and cpu["a"] > cpu["b"] >= 0.0
+    models = {
+        "torch-eager": {**_model("baseline", 0.9, 20.0, 100.0), "cpu_latency_p50_ms": 18.0},
+        "fused-dynamic-int8": {**_model("flywheel", 0.9, 5.0, 400.0), "cpu_latency_p50_ms": 4.5},
+        "optimum-o3-avx2": {**_model("optimum", 0.9, 6.0, 350.0), "cpu_latency_p50_ms": 5.0},
+    }
+    checks = peer_targets({"models": models, "deployed": "fused-dynamic-int8"})
+    assert len(checks) == 5 and "on-CPU" in checks[-1]["target"]
+    assert checks[-1]["measured"] == 0.9 and checks[-1]["met"] is True
