@@ -195,7 +195,22 @@ def machine_section(results: Mapping[str, Mapping[str, Any]]) -> list[str]:
         + "; ".join(
             f"{name} {r['machine'].get('load_average_1_5_15')}" for name, r in results.items()
         ),
+        *_mixed_machines_note(results),
         "",
+    ]
+
+
+def _mixed_machines_note(results: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """A line when the results were measured on CPUs with different ISA flags (a family
+    re-measured on another machine keeps the others' figures with their machine)."""
+    machines = [r["machine"] for r in results.values()]
+    inference = results.get("inference") or {}
+    machines += [f["machine"] for f in inference.get("families", {}).values() if f.get("machine")]
+    if len({tuple(sorted(m["cpu"]["flags"].items())) for m in machines}) < 2:
+        return []
+    return [
+        "- **these results come from more than one machine** (different ISA flags): each "
+        "inference family and the Optimum peer name the machine they were measured on"
     ]
 
 

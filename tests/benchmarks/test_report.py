@@ -146,6 +146,11 @@ def test_whole_report_from_fabricated_results(
     assert "**pruned-int8**" in text
     assert "Machine: cpu, 2 usable cores; ISA flags: avx2 (absent: avx512_vnni)" in text
     assert "load average [9.0]" in text
+    assert "more than one machine" not in text  # same flags: one machine
+    vnni = {**body["machine"]["cpu"], "flags": {"avx2": True, "avx512_vnni": True}}
+    body["families"]["default"]["machine"] = {**body["machine"], "cpu": vnni}
+    (tmp_path / "inference.json").write_text(json.dumps(body))
+    assert "**these results come from more than one machine**" in report.build_report()
     assert "variant `fp16` skipped: no GPU" in text
     assert "**no speed-up**" in text
     assert "skipped text: dataset absent" in text
