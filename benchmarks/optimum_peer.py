@@ -202,7 +202,8 @@ def ensure_venv(venv: Path, requirements: Path = REQUIREMENTS) -> tuple[Path, di
     wrong = pin_mismatches(pins, freeze)
     if wrong:
         raise RuntimeError(f"{venv} does not hold the pinned versions: {', '.join(wrong)}")
-    return python, {"path": str(venv), "created": created,
+    shown = venv.relative_to(PROJECT) if venv.is_relative_to(PROJECT) else venv
+    return python, {"path": str(shown), "created": created,
                     "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
 
 
