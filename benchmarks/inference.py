@@ -33,7 +33,7 @@ from benchmarks.common import (
     spread,
     write_result,
 )
-from benchmarks.machine import gpu_info, no_gpu_reason
+from benchmarks.machine import gpu_info, machine_info, no_gpu_reason
 
 STAGE_RETRIES = 30  # another engineer's DVC run may hold the repository lock
 STAGE_RETRY_WAIT_S = 10.0
@@ -152,7 +152,7 @@ def timing_stats(samples: Any, batch: int) -> dict[str, Any]:
     }
 
 
-def _time_all(runners: dict[str, Any], x: np.ndarray, plan: Plan) -> dict[str, Any]:
+def time_all(runners: dict[str, Any], x: np.ndarray, plan: Plan) -> dict[str, Any]:
     from flywheel.measure.timing import TimingPlan, full_batch, time_interleaved
 
     one = np.ascontiguousarray(x[:1])
@@ -208,7 +208,7 @@ def measure(ws: Any, plan: Plan) -> dict[str, Any]:
         scores = {
             n: output_metrics(r, x, y, plan.batch, params.is_regression) for n, r in runners.items()
         }
-        timing = _time_all(runners, x, plan)
+        timing = time_all(runners, x, plan)
     models = {
         n: {
             "runtime": "pytorch eager" if n == "torch-eager" else "onnxruntime cpu",
@@ -336,8 +336,9 @@ def family_targets(r: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def measure_gpu(ws: Any, plan: Plan) -> dict[str, Any]:
-    """Eager PyTorch on CUDA vs ONNX Runtime's CUDA provider (fp32, and fp16 when built),
-    batch 1 and batch ``plan.batch``, and the achieved share of the GPU's peak FLOP/s."""
+    """Eager PyTorch on CUDA vs ONNX Runtime's CUDA provider (fp32; fp16 and the fused
+    transformer graphs when built), batch 1 and batch ``plan.batch``, and the achieved share
+    of the GPU's peak FLOP/s."""
     import torch
 
     from flywheel.core.ort import CPU, CUDA
@@ -358,9 +359,12 @@ def measure_gpu(ws: Any, plan: Plan) -> dict[str, Any]:
 
     runners: dict[str, Any] = {"torch-eager-cuda-fp32": eager}
     runners["ort-cuda-fp32"] = onnx_runner(layout.variant_file("fp32"), 0, [CUDA, CPU])[0]
-    if layout.variant_file("fp16").is_file():
-        runners["ort-cuda-fp16"] = onnx_runner(layout.variant_file("fp16"), 0, [CUDA, CPU])[0]
-    timing = _time_all(runners, x, plan)
+    # Built only where CUDA works: fp16 for every family, the fused graphs for transformers.
+    for variant in ("fp16", "fused-fp32", "fused-fp16"):
+        if layout.variant_file(variant).is_file():
+            path = layout.variant_file(variant)
+            runners[f"ort-cuda-{variant}"] = onnx_runner(path, 0, [CUDA, CPU])[0]
+    timing = time_all(runners, x, plan)
     macs = _macs(load_network(layout.checkpoint, params, spec), family.example_input(spec))
     info = gpu_info() or {}
     peaks = info.get("peak_flops") or {}
@@ -399,8 +403,13 @@ def run(
     out: dict[str, Any] = {"quick": quick, "families": {}, "skipped": []}
     previous = load_result("inference")
     if families and previous and previous.get("quick") == quick:
-        # Re-measuring some families keeps the others' figures from the last run.
-        out["families"] = {k: v for k, v in previous["families"].items() if k not in families}
+        # Re-measuring some families keeps the others' figures from the last run, each with
+        # the machine it was measured on (the file's machine line is this run's).
+        out["families"] = {
+            k: {**v, "machine": v.get("machine") or previous.get("machine")}
+            for k, v in previous["families"].items()
+            if k not in families
+        }
         out["skipped"] = [
             s
             for s in previous["skipped"]
@@ -433,6 +442,7 @@ def run(
             params_file=str(entry.params_file.relative_to(PROJECT)),
             stages=stages,
             seconds=round(time.perf_counter() - started, 1),
+            machine=machine_info(),
         )
         out["families"][entry.name] = result
         write_result("inference", out, started)

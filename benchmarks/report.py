@@ -17,7 +17,7 @@ from typing import Any
 from benchmarks.common import HERE, PLOTS, load_result
 
 REPORT = HERE / "REPORT.md"
-SECTIONS = ("inference", "training", "pipeline_overhead", "validation_throughput")
+SECTIONS = ("inference", "optimum_peer", "training", "pipeline_overhead", "validation_throughput")
 
 
 # --- pure helpers ------------------------------------------------------------------------
@@ -159,6 +159,19 @@ def pareto_plot(name: str, family: Mapping[str, Any]) -> Path | None:
 # --- sections ----------------------------------------------------------------------------
 
 
+def machine_line(machine: Mapping[str, Any]) -> str:
+    """One line: the CPU, its ISA flags (INT8 speed depends on them) and the load then."""
+    cpu = machine["cpu"]
+    on = ", ".join(f for f, v in cpu["flags"].items() if v) or "none"
+    off = ", ".join(f for f, v in cpu["flags"].items() if not v) or "none"
+    return (
+        f"Machine: {cpu['model']}, {cpu['cores_usable']} usable cores; ISA flags: {on} "
+        f"(absent: {off}); INT8 dot-product instructions (VNNI/AMX): "
+        f"{'yes' if cpu.get('int8_dot_product') else 'no'}; load average "
+        f"{machine.get('load_average_1_5_15')}."
+    )
+
+
 def machine_section(results: Mapping[str, Mapping[str, Any]]) -> list[str]:
     first = next(iter(results.values()))
     m = first["machine"]
@@ -182,7 +195,22 @@ def machine_section(results: Mapping[str, Mapping[str, Any]]) -> list[str]:
         + "; ".join(
             f"{name} {r['machine'].get('load_average_1_5_15')}" for name, r in results.items()
         ),
+        *_mixed_machines_note(results),
         "",
+    ]
+
+
+def _mixed_machines_note(results: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """A line when the results were measured on CPUs with different ISA flags (a family
+    re-measured on another machine keeps the others' figures with their machine)."""
+    machines = [r["machine"] for r in results.values()]
+    inference = results.get("inference") or {}
+    machines += [f["machine"] for f in inference.get("families", {}).values() if f.get("machine")]
+    if len({tuple(sorted(m["cpu"]["flags"].items())) for m in machines}) < 2:
+        return []
+    return [
+        "- **these results come from more than one machine** (different ISA flags): each "
+        "inference family and the Optimum peer name the machine they were measured on"
     ]
 
 
@@ -192,7 +220,7 @@ def targets_section(results: Mapping[str, Mapping[str, Any]]) -> list[str]:
     if inference:
         for fam, r in inference["families"].items():
             rows += [(f"{fam}: {t['target']}", t) for t in r.get("targets", [])]
-    for name in ("training", "pipeline_overhead", "validation_throughput"):
+    for name in ("optimum_peer", "training", "pipeline_overhead", "validation_throughput"):
         r = results.get(name)
         if r:
             rows += [(t["target"], t) for t in r.get("targets", [])]
@@ -230,6 +258,8 @@ def inference_section(r: Mapping[str, Any]) -> list[str]:
             f"{fam['test_samples']}; threads: {fam['intra_op_threads']}.",
             "",
         ]
+        if fam.get("machine"):
+            lines += [machine_line(fam["machine"]), ""]
         verdicts = fam["search"]["verdicts"]
         rows = []
         for n, m in fam["models"].items():
@@ -596,8 +626,11 @@ def build_report() -> str:
     if results:
         lines += machine_section(results)
     lines += targets_section(results)
+    from benchmarks.peer_report import optimum_section
+
     renderers = {
         "inference": inference_section,
+        "optimum_peer": optimum_section,
         "training": training_section,
         "pipeline_overhead": overhead_section,
         "validation_throughput": validation_section,

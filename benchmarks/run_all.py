@@ -23,6 +23,8 @@ from benchmarks.common import HERE, PROJECT, RESULTS
 # name -> (command after the interpreter, time limit in seconds for a full run)
 BENCHMARKS: dict[str, tuple[list[str], int]] = {
     "inference": (["-m", "benchmarks.inference"], 1500),
+    # After inference: it compares with the sentiment model that run brought up to date.
+    "optimum_peer": (["-m", "benchmarks.optimum_peer"], 2400),
     "training": (["-m", "benchmarks.training"], 900),
     "pipeline_overhead": (["-m", "benchmarks.pipeline_overhead"], 1200),
     "validation_throughput": (["-m", "benchmarks.validation_throughput"], 600),

@@ -127,6 +127,8 @@ def test_whole_report_from_fabricated_results(
     monkeypatch.setattr(common, "RESULTS", tmp_path)
     monkeypatch.setattr(report, "PLOTS", tmp_path / "plots")
     body: dict[str, Any] = fake_inference_result()
+    # A family measured in an earlier run carries the machine it was measured on.
+    body["families"]["default"]["machine"] = {**body["machine"], "load_average_1_5_15": [9.0]}
     (tmp_path / "inference.json").write_text(json.dumps(body))
     (tmp_path / "run_all.json").write_text(
         json.dumps(
@@ -142,8 +144,64 @@ def test_whole_report_from_fabricated_results(
     assert "## Targets" in text
     assert "default: deployed p50 vs eager fp32 (CPU, batch 1) | 0.2 | <= 0.5 | met" in text
     assert "**pruned-int8**" in text
+    assert "Machine: cpu, 2 usable cores; ISA flags: avx2 (absent: avx512_vnni)" in text
+    assert "load average [9.0]" in text
+    assert "more than one machine" not in text  # same flags: one machine
+    vnni = {**body["machine"]["cpu"], "flags": {"avx2": True, "avx512_vnni": True}}
+    body["families"]["default"]["machine"] = {**body["machine"], "cpu": vnni}
+    (tmp_path / "inference.json").write_text(json.dumps(body))
+    assert "**these results come from more than one machine**" in report.build_report()
     assert "variant `fp16` skipped: no GPU" in text
     assert "**no speed-up**" in text
     assert "skipped text: dataset absent" in text
     assert "Missing results" in text and "training" in text
     assert "No results/serving.json" in text
+
+
+def fake_peer_result() -> dict[str, Any]:
+    from benchmarks.optimum_peer import peer_targets
+
+    models = {
+        "torch-eager": {**_model(0.9, 90_000_000, 20.0, "pytorch eager"), "side": "baseline"},
+        "fp32": {**_model(0.9, 90_000_000, 9.0), "side": "flywheel"},
+        "fused-dynamic-int8": {**_model(0.9, 23_000_000, 4.0), "side": "flywheel"},
+        "optimum-o3": {**_model(0.9, 90_000_000, 8.0), "side": "optimum"},
+        "optimum-o3-avx2": {**_model(0.898, 23_000_000, 5.0), "side": "optimum"},
+    }
+    body: dict[str, Any] = {
+        "machine": fake_inference_result()["machine"],
+        "deployed": "fused-dynamic-int8",
+        "models": models,
+        "intra_op_threads": 1,
+        "test_samples": 282,
+        "test_width_tokens": 64,
+        "preset": {"name": "avx2", "reason": "no VNNI", "cpu_flags": {}},
+        "optimum": {"versions": {"optimum": "2.1.0"}},
+    }
+    body["targets"] = peer_targets(body)
+    return body
+
+
+def test_report_has_the_peer_section_and_its_targets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(common, "RESULTS", tmp_path)
+    monkeypatch.setattr(report, "PLOTS", tmp_path / "plots")
+    (tmp_path / "optimum_peer.json").write_text(json.dumps(fake_peer_result()))
+    text = report.build_report()
+    assert "## Optimum peer" in text and "**avx2** dynamic preset (no VNNI)" in text
+    assert "| **fused-dynamic-int8** (deployed) | flywheel | 0.9 |" in text
+    # 4 ms vs eager's 20: 0.2, not the 0.15 the issue asks for; 4 ms vs Optimum's 5 ms: met.
+    assert "sentiment: deployed p50 vs eager fp32 (CPU, batch 1) | 0.2 | <= 0.15 | **not met**" in (
+        text
+    )
+    assert "Optimum's best at equal accuracy (optimum-o3-avx2, batch 1) | 0.8 | <= 1 | met" in text
+    assert "ISA flags: avx2 (absent: avx512_vnni); INT8 dot-product" in text
+    assert "Missing results" in text  # inference etc. did not run here
+
+
+def test_a_skipped_peer_says_why() -> None:
+    from benchmarks.peer_report import optimum_section
+
+    lines = optimum_section({"skipped": [{"what": "Optimum peer", "reason": "dataset absent"}]})
+    assert "- skipped Optimum peer: dataset absent" in lines

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -51,6 +53,43 @@ def model_dir() -> Path:
     return folder
 
 
+@dataclass(frozen=True)
+class EncoderShape:
+    """What ONNX Runtime's transformer optimizer needs to recognise the attention pattern."""
+
+    num_heads: int
+    hidden_size: int
+    layers: int
+
+    def as_record(self) -> dict[str, int]:
+        return {
+            "num_attention_heads": self.num_heads,
+            "hidden_size": self.hidden_size,
+            "num_hidden_layers": self.layers,
+        }
+
+    @classmethod
+    def from_record(cls, raw: dict[str, Any]) -> EncoderShape:
+        return cls(
+            num_heads=int(raw["num_attention_heads"]),
+            hidden_size=int(raw["hidden_size"]),
+            layers=int(raw["num_hidden_layers"]),
+        )
+
+
+def encoder_shape() -> EncoderShape:
+    """Heads, hidden size and depth of the packaged encoder, from its ``config.json`` (read
+    as JSON: no transformers import, so the server can call it too)."""
+    path = model_dir() / "config.json"
+    try:
+        return EncoderShape.from_record(json.loads(path.read_text()))
+    except (KeyError, ValueError, TypeError) as err:
+        raise ConfigError(
+            f"{path} does not give the encoder's heads and hidden size ({err}); "
+            f"reinstall {DISTRIBUTION} with `{INSTALL_HINT}`"
+        ) from err
+
+
 def package_version() -> str:
     return metadata.version(DISTRIBUTION)
 
@@ -70,4 +109,5 @@ def model_record() -> dict[str, Any]:
         "weights_sha256": file_sha256(folder / _WEIGHTS),
         "attention": ATTENTION,
         "pooling": "mean over tokens != pad_id",
+        **encoder_shape().as_record(),
     }

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flywheel.families.sentiment.package import EncoderShape, encoder_shape
 from flywheel.families.sentiment.tokenizer import TokenizerRef
 
 SPEC_FORMAT = "flywheel.sentiment/1"
@@ -24,6 +25,13 @@ class SentimentSpec:
     @property
     def max_len(self) -> int:
         return int(self.tokenizer.max_len)
+
+    def encoder_shape(self) -> EncoderShape:
+        """The encoder's heads and hidden size as recorded at preprocessing; for a spec
+        written before they were recorded, the installed package's."""
+        if "num_attention_heads" in self.model:
+            return EncoderShape.from_record(self.model)
+        return encoder_shape()
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

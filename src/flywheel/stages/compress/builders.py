@@ -18,6 +18,7 @@ import torch_pruning as tp
 from lightning import seed_everything
 
 from flywheel.core.config import Params
+from flywheel.core.errors import ConfigError
 from flywheel.core.layout import Layout
 from flywheel.datasets.arrays import load_split
 from flywheel.families.base import Family
@@ -25,6 +26,7 @@ from flywheel.nn.checkpoint import evaluate_network, load_network
 from flywheel.nn.fit import fit_network
 from flywheel.nn.onnx_export import check_parity, export_family_network
 from flywheel.stages.compress.fp16 import convert_fp16
+from flywheel.stages.compress.fusion import fuse_transformer, fusion_parity
 from flywheel.stages.compress.prune import conv_channels, prune_network
 from flywheel.stages.compress.quantize import quantize_dynamic_int8, quantize_static_qdq
 from flywheel.stages.compress.unstructured import sparsify
@@ -32,6 +34,8 @@ from flywheel.stages.compress.variants import KINDS, Planned, pruned_name
 
 STATIC = "quantize-static-qdq"
 DYNAMIC = "quantize-dynamic"
+FUSE = "fuse-transformer"
+FUSED = "fused-fp32"
 
 
 @dataclass
@@ -49,6 +53,7 @@ class BuildContext:
     scratch: Path
     _pruned: dict[float, tuple[torch.nn.Module, dict[str, Any]]] = field(default_factory=dict)
     _pruned_onnx: dict[float, tuple[Path, float]] = field(default_factory=dict)
+    _fused: tuple[Path, dict[str, Any]] | None = None
 
     @property
     def fp32(self) -> Path:
@@ -73,6 +78,32 @@ class BuildContext:
             parity = check_parity(net, path, x_test, self.params.evaluate.export_atol)
             self._pruned_onnx[ratio] = (path, parity)
         return self._pruned_onnx[ratio]
+
+    def fused(self) -> tuple[Path, dict[str, Any]]:
+        """The fp32 graph with its transformer blocks fused, and how: the fused-fp32
+        variant's own file when that is planned, a scratch file otherwise."""
+        if self._fused is None:
+            keep = FUSED in self.planned
+            path = self.layout.variant_file(FUSED) if keep else self.scratch / f"{FUSED}.onnx"
+            self._fused = (path, _fuse(self, path))
+        return self._fused
+
+
+def _fuse(ctx: BuildContext, path: Path) -> dict[str, Any]:
+    shape_of = getattr(ctx.spec, "encoder_shape", None)
+    if shape_of is None:
+        raise ConfigError(
+            f"the fused-* variants need a transformer encoder's heads and hidden size, and "
+            f"the {ctx.family.name} spec records none; drop them from compress.variants"
+        )
+    shape = shape_of()
+    fusion = fuse_transformer(
+        ctx.fp32, path, num_heads=shape.num_heads, hidden_size=shape.hidden_size
+    )
+    x_val, _ = load_split(ctx.layout.split_file("val"))
+    atol = ctx.params.evaluate.export_atol
+    fusion["max_abs_diff_vs_fp32"] = fusion_parity(ctx.fp32, path, x_val, atol)
+    return fusion
 
 
 def _finetune(ctx: BuildContext, pruned: torch.nn.Module) -> tuple[torch.nn.Module, dict]:
@@ -203,3 +234,48 @@ def unstructured(ctx: BuildContext, planned: Planned) -> dict[str, Any]:
 def fp16(ctx: BuildContext, planned: Planned) -> dict[str, Any]:
     settings = convert_fp16(ctx.fp32, ctx.layout.variant_file(planned.name))
     return {"steps": ["export", "float16"], **ctx.fp32_source, "conversion": settings}
+
+
+def fused_fp32(ctx: BuildContext, planned: Planned) -> dict[str, Any]:
+    _, fusion = ctx.fused()
+    return {"steps": ["export", FUSE], **ctx.fp32_source, "fusion": fusion}
+
+
+def fused_dynamic_int8(ctx: BuildContext, planned: Planned) -> dict[str, Any]:
+    source, fusion = ctx.fused()
+    settings = quantize_dynamic_int8(
+        source, ctx.layout.variant_file(planned.name), per_channel=ctx.params.compress.per_channel
+    )
+    return {
+        "steps": ["export", FUSE, DYNAMIC],
+        **ctx.fp32_source,
+        "fusion": fusion,
+        "quantization": settings,
+    }
+
+
+def fused_int8(ctx: BuildContext, planned: Planned) -> dict[str, Any]:
+    source, fusion = ctx.fused()
+    settings = quantize_static_qdq(
+        source,
+        ctx.layout.variant_file(planned.name),
+        ctx.calibration,
+        per_channel=ctx.params.compress.per_channel,
+    )
+    return {
+        "steps": ["export", FUSE, STATIC],
+        **ctx.fp32_source,
+        "fusion": fusion,
+        "quantization": settings,
+    }
+
+
+def fused_fp16(ctx: BuildContext, planned: Planned) -> dict[str, Any]:
+    source, fusion = ctx.fused()
+    settings = convert_fp16(source, ctx.layout.variant_file(planned.name))
+    return {
+        "steps": ["export", FUSE, "float16"],
+        **ctx.fp32_source,
+        "fusion": fusion,
+        "conversion": settings,
+    }

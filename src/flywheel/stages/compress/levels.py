@@ -4,9 +4,11 @@ A session optimises the graph when it loads it; the level decides how far (const
 at ``basic``, operator fusions at ``extended``, layout changes at ``layout``/``all``). More is
 usually faster, but not always (fusions for QDQ graphs, small models where layout changes
 cost more than they save), so the compress stage measures every level and records the
-fastest in the recipe. The variant file itself stays the plain ONNX graph: an offline-optimised
-file at ``all`` holds hardware-specific operators, and every consumer (the gate, the server)
-must be able to load the deployed model with a default session.
+fastest in the recipe. The variant file itself is never saved at an ORT level: an
+offline-optimised file at ``all`` holds hardware-specific operators, and every consumer (the
+gate, the server) must be able to load the deployed model with a default session. (The
+fused-* variants hold ONNX Runtime's transformer contrib operators, which every build
+registers: see :mod:`.fusion`.)
 """
 
 from __future__ import annotations
@@ -73,5 +75,5 @@ def sweep_levels(
         "fastest_vs_default": round(p50[fastest] / p50[DEFAULT_LEVEL], 4),
         "runs_per_level": runs,
         "intra_op_threads": threads,
-        "deployed_file": "plain ONNX graph: any session optimises it on load",
+        "deployed_file": "the variant as built, at no ORT level: any session optimises it on load",
     }

