@@ -308,6 +308,7 @@ class Case:
     expect: frozenset[int]
     path: str = "/v1/predict"
     content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 def case(name: str, payload: Any, *expect: int, path: str = "/v1/predict") -> Case:
@@ -325,7 +326,8 @@ class Outcome:
 
 def send(client: httpx.Client, item: Case) -> Outcome:
     try:
-        r = client.post(item.path, content=item.body, headers={"content-type": item.content_type})
+        headers = {"content-type": item.content_type, **dict(item.headers)}
+        r = client.post(item.path, content=item.body, headers=headers)
     except httpx.HTTPError as err:
         return Outcome(item, 0, repr(err))
     return Outcome(item, r.status_code, r.text)
