@@ -1,7 +1,8 @@
 """Where one request's time goes: a Flywheel server (default model) under cProfile answers a
-stretch of c=1 ``/v1/predict`` and ``/v2`` requests; its event-loop thread's time is summed
-per area (HTTP server, framework, Flywheel, JSON, event loop, waiting) and per function,
-divided by the requests answered. cProfile sees only the thread it started in (the event
+stretch of c=1 ``/v1/predict`` and ``/v2`` requests (after a warm-up; the profiler runs only
+between the benchmark server's ``/profile/start`` and ``/profile/stop``). Its event-loop
+thread's time is summed per area (HTTP server, framework, Flywheel, JSON, event loop,
+waiting) and per function, divided by the requests answered. cProfile sees only the thread it started in (the event
 loop); the decode pool's and ONNX Runtime's threads are accounted by the client's
 ``Server-Timing`` figures, which the measurement records beside it.
 """
@@ -9,19 +10,19 @@ loop); the decode pool's and ONNX Runtime's threads are accounted by the client'
 from __future__ import annotations
 
 import pstats
-import signal
 import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.serving_bench import free_port, measure, wait_ready
+import httpx
+
+from benchmarks.serving_bench import free_port, measure, stop_server, wait_ready
 
 REQUESTS = 600
 # Path fragments -> area; the first match wins, the rest is "other".
 AREAS = (
-    ("selectors.py", "waiting for the socket (epoll)"),
     ("uvicorn", "HTTP server (uvicorn, h11)"),
     ("h11", "HTTP server (uvicorn, h11)"),
     ("httptools", "HTTP server (uvicorn, h11)"),
@@ -37,11 +38,17 @@ AREAS = (
 )
 
 
-def area(filename: str) -> str:
+def area(filename: str, function: str) -> str:
+    if filename == "~":  # a builtin: named by what it does
+        if "epoll" in function:
+            return "waiting for the socket (epoll)"
+        if "socket" in function:
+            return "socket send/recv"
+        return "builtins (C calls, numpy)"
     for fragment, name in AREAS:
         if fragment in filename:
             return name
-    return "other (builtins, numpy)" if filename == "~" else "other"
+    return "other"
 
 
 def summarise(path: Path, requests: int) -> dict[str, Any]:
@@ -49,7 +56,8 @@ def summarise(path: Path, requests: int) -> dict[str, Any]:
     areas: dict[str, float] = {}
     functions = []
     for (filename, line, name), (_, _, tottime, _, _) in stats.stats.items():  # type: ignore[attr-defined]
-        areas[area(filename)] = areas.get(area(filename), 0.0) + tottime
+        where = area(filename, name)
+        areas[where] = areas.get(where, 0.0) + tottime
         functions.append((tottime, f"{Path(filename).name}:{line} {name}"))
     per = 1e6 / max(requests, 1)
     top = sorted(functions, reverse=True)[:15]
@@ -79,19 +87,40 @@ def profile_one_request(
             try:
                 wait_ready(port, proc)
                 request = requests_for("default")[route]
-                timing = measure(port, request, 1, REQUESTS, 50, 60.0)
+                measure(port, request, 1, 100, 0, 30.0)  # warm-up, not profiled
+                httpx.get(f"http://127.0.0.1:{port}/profile/start", timeout=10)
+                timing = measure(port, request, 1, REQUESTS, 0, 60.0)
+                httpx.get(f"http://127.0.0.1:{port}/profile/stop", timeout=30)
             finally:
-                proc.send_signal(signal.SIGINT)  # uvicorn shuts down; cProfile writes its file
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+                stop_server(proc)
             if not prof.is_file():
                 out[route] = {"error": "the profiled server wrote no profile"}
                 continue
             # Every request the server answered: warm-up, timed ones, and readiness probes.
             out[route] = {
                 "client": timing,
-                **summarise(prof, timing["requests"] + timing["errors"] + 50),
+                **summarise(prof, timing["requests"] + timing["errors"]),
             }
     return out
+
+
+def add_profile_routes(app: Any, path: Path) -> None:
+    """``/profile/start`` and ``/profile/stop``: cProfile on the event-loop thread between
+    them only, so imports and start-up stay out of the per-request figures."""
+    import cProfile
+
+    from fastapi.responses import JSONResponse
+
+    profiler = cProfile.Profile()
+
+    async def start(_: Any) -> JSONResponse:
+        profiler.enable()
+        return JSONResponse({"profiling": True})
+
+    async def stop(_: Any) -> JSONResponse:
+        profiler.disable()
+        profiler.dump_stats(str(path))
+        return JSONResponse({"profiling": False})
+
+    app.add_route("/profile/start", start, methods=["GET"])
+    app.add_route("/profile/stop", stop, methods=["GET"])

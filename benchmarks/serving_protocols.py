@@ -40,6 +40,7 @@ from benchmarks.common import HERE, write_result
 from benchmarks.optimum_peer import ensure_venv
 from benchmarks.protocols_report import summary, targets
 from benchmarks.serving_bench import build_workspace, free_port, measure, stop_server, wait_ready
+from benchmarks.serving_profile import add_profile_routes
 
 REQUIREMENTS = HERE / "peers" / "bentoml-requirements.txt"
 VENV = HERE / ".venvs" / "bentoml"
@@ -151,16 +152,16 @@ def requests_for(model: str) -> dict[str, bytes]:
 
 
 def start_flywheel(root: Path, port: int, profile: Path | None = None) -> subprocess.Popen[bytes]:
-    prefix = ["-m", "cProfile", "-o", str(profile)] if profile else []
+    extra = ["--profile", str(profile)] if profile else []
     cmd = [
         sys.executable,
-        *prefix,
         "-m",
         "benchmarks.serving_protocols",
         "--serve",
         str(root),
         "--port",
         str(port),
+        *extra,
     ]
     log = (root / f"flywheel-{port}.log").open("wb")
     return subprocess.Popen(cmd, cwd=HERE.parent, stdout=log, stderr=subprocess.STDOUT)
@@ -214,7 +215,7 @@ def run_model(model: str, python: Path, counts: tuple[int, int, float]) -> dict[
     return {"servers": servers, "summary": summary(servers)}
 
 
-def serve(root: Path, port: int) -> None:
+def serve(root: Path, port: int, profile: Path | None = None) -> None:
     """The Flywheel server plus the floor route, run as ``flywheel serve`` runs it."""
     import gc
 
@@ -234,6 +235,8 @@ def serve(root: Path, port: int) -> None:
 
     # A plain Starlette route: the same middleware, no FastAPI parameter handling.
     app.add_route(FLOOR, floor, methods=["POST"])
+    if profile is not None:
+        add_profile_routes(app, profile)
     gc.collect()
     gc.freeze()
     uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
@@ -246,15 +249,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", default="default,sentiment")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--profile", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        serve(args.serve, args.port)
+        serve(args.serve, args.port, args.profile)
         return
     started = time.perf_counter()
     python, env = ensure_venv(args.venv.resolve(), REQUIREMENTS, managed=VENV)
     counts = {
-        "default": (300, 50, 20.0) if args.quick else (2000, 200, 60.0),
-        "sentiment": (100, 20, 20.0) if args.quick else (600, 60, 60.0),
+        "default": (300, 50, 20.0) if args.quick else (2000, 200, 45.0),
+        "sentiment": (100, 20, 20.0) if args.quick else (300, 30, 40.0),
     }
     models = {
         m: {"counts": counts[m], **run_model(m, python, counts[m])} for m in args.models.split(",")
