@@ -2,9 +2,9 @@
 stretch of c=1 ``/v1/predict`` and ``/v2`` requests (after a warm-up; the profiler runs only
 between the benchmark server's ``/profile/start`` and ``/profile/stop``). Its event-loop
 thread's time is summed per area (HTTP server, framework, Flywheel, JSON, event loop,
-waiting) and per function, divided by the requests answered. cProfile sees only the thread it started in (the event
-loop); the decode pool's and ONNX Runtime's threads are accounted by the client's
-``Server-Timing`` figures, which the measurement records beside it.
+waiting) and per function, divided by the requests answered. cProfile sees only the
+thread it runs in (the event loop); the decode pool's and ONNX Runtime's threads are
+accounted by the client's ``Server-Timing`` figures, recorded beside it.
 """
 
 from __future__ import annotations
