@@ -16,6 +16,7 @@ crash. Unknown keys and parameters are ignored, as the protocol asks.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,7 +112,7 @@ def encode_bytes_elements(items: list[bytes]) -> bytes:
 def _from_binary(name: str, datatype: str, shape: tuple[int, ...], raw: bytes) -> np.ndarray:
     if datatype == "BYTES":
         return np.array(decode_bytes_elements(name, raw) or [], dtype=object)
-    expected = int(np.prod(shape)) * DTYPES[datatype].itemsize
+    expected = math.prod(shape) * DTYPES[datatype].itemsize
     if len(raw) != expected:
         raise _reject(
             f"input {name!r}: {len(raw)} binary bytes, shape {list(shape)} needs {expected}"
@@ -192,7 +193,8 @@ def _tensor(spec: Any, tail: memoryview, offset: int) -> tuple[Tensor, int]:
         array = _from_json(name, datatype, spec["data"])
     else:
         raise _reject(f'input {name!r} has neither "data" nor parameters.binary_data_size')
-    if array.size != int(np.prod(shape)):
+    # math.prod: exact, where numpy's int64 product of a hostile shape wraps around.
+    if array.size != math.prod(shape):
         raise _reject(f"input {name!r}: {array.size} values for shape {list(shape)}")
     return Tensor(name, datatype, array.reshape(shape)), offset
 

@@ -81,6 +81,7 @@ def test_malformed_requests_are_400_naming_the_problem() -> None:
     assert "shape" in bad(tensor(shape=[-1], data=[1]))
     assert "shape" in bad(tensor(shape="2", data=[1, 2]))
     assert "2 values" in bad(tensor(shape=[3], data=[1, 2]))
+    assert "0 values" in bad(tensor(shape=[2**32, 2**32], data=[]))  # no int64 wrap-around
     assert "numbers" in bad(tensor(data=[True, 1]))
     assert "numbers" in bad(tensor(data=["1", 2]))
     assert "neither" in bad(tensor())
