@@ -132,6 +132,8 @@ def _bytes_element(name: str, value: Any) -> bytes:
 def _flat(name: str, data: Any) -> list[Any]:
     if not isinstance(data, list):
         return [data]
+    if list not in set(map(type, data)):  # already flat: the common case, at C speed
+        return data
     out: list[Any] = []
     stack = [(iter(data), 0)]
     while stack:  # iterative: a deeply nested list cannot exhaust the stack
@@ -152,9 +154,8 @@ def _from_json(name: str, datatype: str, data: Any) -> np.ndarray:
     flat = _flat(name, data)
     if datatype == "BYTES":
         return np.array([_bytes_element(name, v) for v in flat] or [], dtype=object)
-    if any(
-        isinstance(v, bool) != (datatype == "BOOL") or not isinstance(v, int | float) for v in flat
-    ):
+    # Exact types (JSON gives only these): bool is no number, a number no bool.
+    if not set(map(type, flat)) <= ({bool} if datatype == "BOOL" else {int, float}):
         kind = "booleans" if datatype == "BOOL" else "numbers"
         raise _reject(f"input {name!r}: {datatype} data must be {kind}")
     with np.errstate(over="ignore"):
