@@ -91,12 +91,23 @@ def deploy_to_pool(ws: Workspace, pool: str) -> str:
     return str(deployment_id)
 
 
-async def _ensure_limit(name: str) -> None:
+async def _ensure_pool_and_limit(pool: str, name: str) -> None:
+    """The process work pool and the dataset's limit, created when missing; an existing
+    pool is left as its owner configured it."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, WorkPoolCreate
     from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+    from prefect.workers.process import ProcessWorker
 
     async with get_client() as client:
+        try:
+            await client.read_work_pool(pool)
+        except ObjectNotFound:
+            template = ProcessWorker.get_default_base_job_template()
+            with contextlib.suppress(ObjectAlreadyExists):
+                await client.create_work_pool(
+                    WorkPoolCreate(name=pool, type="process", base_job_template=template)
+                )
         try:
             await client.read_global_concurrency_limit_by_name(name)
         except ObjectNotFound:
@@ -151,7 +162,7 @@ async def _replace_automations(automations: list[Any]) -> None:
 
 
 def register(ws: Workspace, pool: str) -> str:
-    asyncio.run(_ensure_limit(dataset_limit(dataset_name(ws))))
+    asyncio.run(_ensure_pool_and_limit(pool, dataset_limit(dataset_name(ws))))
     deployment_id = deploy_to_pool(ws, pool)
     asyncio.run(_replace_automations(_automations(full_name(ws), deployment_id)))
     return deployment_id

@@ -124,6 +124,31 @@ def _server_spec(
     )
 
 
+def _deployment_spec(
+    ws: Workspace,
+    paths: ServicePaths,
+    api: str,
+    env: dict[str, str],
+    target: list[str],
+    options: UpOptions,
+) -> ChildSpec:
+    """Without a pool the serve process runs the flow runs itself; with one it only
+    registers the deployment there and the workers run them."""
+    name, module = ("register", "flows.pool") if options.pool else ("serve", "flows.retrain")
+    pool = ["--pool", options.pool] if options.pool else []
+    log = paths.log_file(name)
+    return ChildSpec(
+        name=name,
+        argv=[sys.executable, "-m", module, *target, *pool],
+        env=env,
+        cwd=ws.project,
+        log=log,
+        wait_ready=lambda proc: wait_deployment(
+            api, full_name(ws), datetime.now(UTC), options.server_timeout, proc, log
+        ),
+    )
+
+
 def child_specs(
     ws: Workspace, paths: ServicePaths, api: str, own_server: bool, options: UpOptions
 ) -> list[ChildSpec]:
@@ -136,23 +161,7 @@ def child_specs(
     if own_server:
         specs.append(_server_spec(ws, paths, api, home, options))
     if "server" in options.roles:
-        # Without a pool the serve process runs the flow runs itself; with one it only
-        # registers the deployment there and the workers run them.
-        name, module = ("register", "flows.pool") if options.pool else ("serve", "flows.retrain")
-        pool = ["--pool", options.pool] if options.pool else []
-        log = paths.log_file(name)
-        specs.append(
-            ChildSpec(
-                name=name,
-                argv=[sys.executable, "-m", module, *target, *pool],
-                env=env,
-                cwd=ws.project,
-                log=log,
-                wait_ready=lambda proc: wait_deployment(
-                    api, full_name(ws), datetime.now(UTC), options.server_timeout, proc, log
-                ),
-            )
-        )
+        specs.append(_deployment_spec(ws, paths, api, env, target, options))
     if "serve" in options.roles:
         # The HTTP endpoint serving the production model; it hot-swaps on every promotion.
         argv = [sys.executable, "-m", "flywheel.cli", "serve", "--params", str(ws.params_file)]
