@@ -640,6 +640,9 @@ def build_report() -> str:
             lines += render(results[name])
     lines += serving_section(load_result("serving"))
     lines += trigger_section(load_result("trigger_latency"))
+    from benchmarks.team_report import team_section
+
+    lines += team_section(load_result("team"))
     return "\n".join(lines).rstrip() + "\n"
 
 
