@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import tempfile
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ pytestmark = [
 ]
 
 RUN_TIMEOUT = 300
+PROJECT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +87,47 @@ def test_up_names_an_unreachable_database(pg: postgres.Postgres, tmp_path: Path)
     assert "Traceback" not in result.stderr
     bad = cli(project, env, "up", "--database", "mysql://x@h/db", timeout=60)
     assert bad.returncode != 0 and "postgresql+asyncpg://" in bad.stderr
+
+
+def test_up_with_a_pool_runs_on_its_own_worker(pg: postgres.Postgres, tmp_path: Path) -> None:
+    """`up --pool` on one machine: the deployment on the pool, a worker child runs it."""
+    project = make_project(tmp_path / "project", SERVICE_PARAMS)
+    shutil.copytree(
+        PROJECT / "flows", project / "flows", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"},
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+    }
+    started = cli(
+        project,
+        env,
+        "up",
+        "--detach",
+        "--port",
+        "0",
+        "--database",
+        pg.url,
+        "--pool",
+        "solo",
+        "--worker-name",
+        "solo-worker",
+    )
+    assert started.returncode == 0, started.stdout + started.stderr
+    state = read_state(ServicePaths(project))
+    assert state is not None and set(state["children"]) >= {"server", "register", "worker"}
+    assert "serve" not in state["children"]
+    svc = Service(project, env, PrefectApi(state["api_url"]))
+    try:
+        (run,) = svc.settled_runs(1, RUN_TIMEOUT)
+        assert run["state_type"] == "COMPLETED", run
+        assert (run["worker"], run["work_pool"]) == ("solo-worker", "solo")
+        text = cli(project, {**env, "PREFECT_API_URL": state["api_url"]}, "status").stdout
+        assert "work pool   solo: solo-worker (online)" in text
+        assert "on solo-worker" in text
+    finally:
+        svc.api.close()
+        cli(project, env, "down", timeout=120)
+        for child in (state.get("children") or {}).values():
+            if child.get("pid") and pid_alive(child["pid"]):
+                os.killpg(child["pid"], signal.SIGKILL)
