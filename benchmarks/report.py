@@ -643,6 +643,9 @@ def build_report() -> str:
 
     lines += protocols_section(load_result("serving_protocols"))
     lines += trigger_section(load_result("trigger_latency"))
+    from benchmarks.team_report import team_section
+
+    lines += team_section(load_result("team"))
     return "\n".join(lines).rstrip() + "\n"
 
 

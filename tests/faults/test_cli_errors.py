@@ -206,6 +206,21 @@ CASES: dict[str, tuple[Callable[[Path], None], tuple[str, ...], int, str]] = {
     "init: binary file": (_junk("binary"), ("init", "thing"), 3, "is a binary file"),
     "init: one column": (_junk("one_column"), ("init", "thing"), 3, "has 1 column"),
     "init: no such path": (_no_setup, ("init", "nowhere"), 3, "does not exist"),
+    # team mode
+    "up: database of another kind": (
+        _no_setup,
+        ("up", "--database", "mysql://u@db/prefect"),
+        2,
+        "use postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DB",
+    ),
+    "up: PostgreSQL not answering": (
+        _no_setup,
+        ("up", "--port", "0", "--database", "postgresql+asyncpg://u:pw@127.0.0.1:1/prefect"),
+        1,
+        "PostgreSQL at 127.0.0.1:1 does not accept connections",
+    ),
+    "up: unknown role": (_no_setup, ("up", "--role", "scheduler"), 2, "unknown --role"),
+    "worker: not a checkout": (_no_setup, ("worker",), 2, "is not a flywheel checkout"),
     "init: task the data cannot train": (
         _no_setup,
         ("init", "data/news", "--task", "tabular_regression"),

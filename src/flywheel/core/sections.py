@@ -145,6 +145,9 @@ class TrainConfig(_Section):
     num_workers: Annotated[int, Field(ge=0)] = 0
     # Limits batches per epoch; 0 means "all". Tests use it to keep training tiny.
     limit_batches: Annotated[int, Field(ge=0)] = 0
+    devices: PositiveInt = 1
+    num_nodes: PositiveInt = 1
+    strategy: Literal["auto", "ddp"] = "auto"
 
 
 PruneRatio = Annotated[float, Field(ge=0.0, lt=1.0)]
