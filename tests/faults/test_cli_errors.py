@@ -228,6 +228,8 @@ CASES: dict[str, tuple[Callable[[Path], None], tuple[str, ...], int, str]] = {
         "which trains",
     ),
 }
+
+
 def assert_one_line(proc: subprocess.CompletedProcess[str], code: int, needle: str) -> None:
     """One ``error:`` line, last; before it, only what a run logs on success too (DVC's
     hint to ``git add`` a new .dvc file), never an ERROR record or a traceback."""
