@@ -168,7 +168,9 @@ def test_startup_run_then_one_run_per_change_after_serve_was_killed(svc: Service
     assert {"run-summary", "variants", "data-docs", "training-progress"} <= set(artifacts)
     # Prefect stores a link artifact as markdown: [text](url)
     assert "Great Expectations Data Docs" in artifacts["data-docs"]["data"]
-    assert "index.html" in artifacts["data-docs"]["data"]
+    # The link opens this run's own validation page, not the Data Docs' index.
+    assert "validations/" in artifacts["data-docs"]["data"]
+    assert ".html" in artifacts["data-docs"]["data"]
     assert artifacts["variants"]["type"] == "table"
     assert float(artifacts["training-progress"]["data"]) == 100.0
     assert "deployed" in artifacts["run-summary"]["data"]

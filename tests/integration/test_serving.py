@@ -316,9 +316,15 @@ def test_broken_models_are_refused_and_old_one_keeps_serving(
             ready = client.get("/readyz")
             assert ready.status_code == 200 and ready.json() == {"ready": True}
             assert client.get("/v1/model").json()["version"] == "v0001"
-        time.sleep(0.3)  # further polls must not count the same refusal again
+        # A refused version is retried on a doubling back-off (a refusal under memory
+        # pressure may pass later), not on every poll: 20 polls here, at most 5 retries.
+        before = metric_value(
+            client.get("/metrics").text, "flywheel_model_load_refused_total", reason="integrity"
+        )
+        time.sleep(20 * 0.05)
         text = client.get("/metrics").text
-        assert metric_value(text, "flywheel_model_load_refused_total", reason="integrity") == 1.0
+        after = metric_value(text, "flywheel_model_load_refused_total", reason="integrity")
+        assert before <= after <= before + 5
         # A good version after the broken ones still goes live.
         registry.promote("v0001")
         registry.register(onnx_models["b"], onnx_models["spec"], card_fields())  # v0004
