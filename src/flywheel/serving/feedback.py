@@ -21,6 +21,8 @@ from flywheel.core.errors import ConfigError
 from flywheel.families.base import StoredInstance
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
+# The inbox folder of observed values (regression feedback has no class to name one).
+OBSERVED = "observed"
 
 
 class FeedbackStore:
@@ -35,16 +37,25 @@ class FeedbackStore:
                 )
         self.inbox = inbox
 
-    def save(self, label: str, stored: StoredInstance, meta: dict[str, Any]) -> str:
-        if not label or label.startswith(".") or "/" in label or "\\" in label or "\x00" in label:
+    def save(
+        self,
+        label: str | float,
+        stored: StoredInstance,
+        meta: dict[str, Any],
+        folder_name: str | None = None,
+    ) -> str:
+        """Keep one record; ``folder_name`` defaults to the label (a class), regression
+        values go to a folder of their own (:data:`OBSERVED`)."""
+        name = folder_name if folder_name is not None else str(label)
+        if not name or name.startswith(".") or "/" in name or "\\" in name or "\x00" in name:
             # Labels come from the model card, but a folder name must never escape the inbox.
-            raise ValueError(f"label {label!r} cannot be a folder name")
+            raise ValueError(f"label {name!r} cannot be a folder name")
         record_id = uuid.uuid4().hex
-        folder = self.inbox / label
+        folder = self.inbox / name
         sidecar = {
             "id": record_id,
             "label": label,
-            "file": f"{label}/{record_id}{stored.suffix}",
+            "file": f"{name}/{record_id}{stored.suffix}",
             "received_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
             **meta,
         }
