@@ -19,6 +19,7 @@ from typing import Any, Literal
 from flywheel.core.errors import DataChangedError, GateRejected
 from flywheel.core.provenance import code_version
 from flywheel.core.workspace import Workspace
+from flywheel.feedback.provenance import feedback_counts
 from flywheel.release.gate import GateResult
 from flywheel.release.promotion import Promotion
 from flywheel.release.registry import ModelCard, Registry
@@ -99,7 +100,7 @@ def _card_fields(
         },
         "params": ws.params.as_dict(),
         "evaluation": report,
-        "run": run,
+        "run": {**run, **feedback_counts(ws.layout)},
     }
 
 
