@@ -38,6 +38,8 @@ class MonitorConfig(_Section):
     # when the share of drifted features reaches ``threshold``.
     p_value: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.01
     threshold: Annotated[float, Field(gt=0.0, le=1.0)] = 0.5
+    # Training rows profiled at deploy time into the model's reference (a sample).
+    reference_rows: PositiveInt = 1_000
     # Whether flywheel.drift.detected also starts a retrain (off: an alert only).
     retrain_on_drift: bool = False
 
