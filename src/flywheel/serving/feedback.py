@@ -3,9 +3,10 @@
 Each record is ``<inbox>/<label>/<id><suffix>`` (the instance, e.g. a PNG; observed values
 of a regression go to ``<inbox>/observed/``) plus ``<id>.json`` (when, which model, what it
 was, and for feedback by prediction id the prediction it corrects). Both are written
-whole, fsynced and renamed into place; the sidecar goes first, so the instance file appearing is the commit point for a
-reader that walks the inbox like an image folder. Nothing is ever overwritten, and the inbox
-is never the training data folder: feedback is reviewed before it joins the data.
+whole, fsynced and renamed into place; the sidecar goes first, so the instance file
+appearing is the commit point for a reader that walks the inbox like an image folder.
+Nothing is ever overwritten, and the inbox is never the training data folder: feedback is
+reviewed before it joins the data.
 """
 
 from __future__ import annotations
