@@ -173,10 +173,11 @@ def _run_stages(
 
 
 def _publish(ws: Workspace, record: RunRecord, with_variants: bool) -> None:
+    from flywheel.feedback.provenance import feedback_counts
     from flywheel.pipeline.summary import summary_markdown, variant_rows
 
     rows = variant_rows(ws, record.deploy) if with_variants else []
-    artifacts.publish(summary_markdown(record, rows), rows)
+    artifacts.publish(summary_markdown(record, rows, feedback_counts(ws.layout)), rows)
 
 
 def _nothing_to_do(ws: Workspace, data_hash: str, version: str) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLi
 from prefect.runner.storage import LocalStorage
 
 from flows.pipeline import pipeline
-from flows.retrain import data_changed_trigger, schedules_of
+from flows.retrain import schedules_of, triggers_of
 from flywheel.core.workspace import Workspace, open_workspace
 from flywheel.pipeline.names import (
     dataset_limit,
@@ -76,7 +76,7 @@ def deploy_to_pool(ws: Workspace, pool: str) -> str:
         concurrency_limit=ConcurrencyLimitConfig(
             limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE
         ),
-        triggers=[data_changed_trigger(ws)],
+        triggers=triggers_of(ws),
         # Relative to the worker's checkout: the project is wherever the pull step cds.
         parameters={
             "params_file": os.path.relpath(ws.params_file, ws.project),

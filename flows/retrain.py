@@ -6,6 +6,8 @@ API. The deployment allows one run at a time; further runs wait for the slot in 
 
     python -m flows.retrain [--params params.yaml] [--project .]
 
+The same process serves the ``monitor`` deployment (:mod:`flows.monitor`).
+
 ``flywheel up`` starts and supervises this process; it needs ``PREFECT_API_URL``.
 """
 
@@ -24,7 +26,7 @@ from prefect.types.entrypoint import EntrypointType
 from flows.pipeline import pipeline
 from flywheel.core.workspace import Workspace, open_workspace
 from flywheel.pipeline.names import dataset_name, dataset_tag, deployment_name
-from flywheel.triggers.events import DATA_CHANGED, resource_id
+from flywheel.triggers.events import DATA_CHANGED, DRIFT_DETECTED, resource_id
 
 if TYPE_CHECKING:
     from prefect.deployments.runner import RunnerDeployment
@@ -46,6 +48,24 @@ def data_changed_trigger(ws: Workspace) -> DeploymentEventTrigger:
     )
 
 
+def drift_trigger(ws: Workspace) -> DeploymentEventTrigger:
+    """Retrain when the monitor finds production drifted (``monitor.retrain_on_drift``)."""
+    dataset = dataset_name(ws)
+    return DeploymentEventTrigger(
+        name=f"{deployment_name(ws)}: {dataset} drifted",
+        description="Retrain when the monitor reports drift from the model's reference",
+        expect={DRIFT_DETECTED},
+        match={"prefect.resource.id": resource_id(dataset)},
+        parameters={"dataset": "{{ event.resource.name }}", "trigger": "drift"},
+    )
+
+
+def triggers_of(ws: Workspace) -> list[DeploymentEventTrigger]:
+    """Data changes always; drift only when the team chose retraining over an alert."""
+    drift = [drift_trigger(ws)] if ws.params.monitor.retrain_on_drift else []
+    return [data_changed_trigger(ws), *drift]
+
+
 def schedules_of(ws: Workspace) -> list[Any]:
     schedule = ws.params.schedule
     return (
@@ -64,7 +84,7 @@ def build(ws: Workspace) -> RunnerDeployment:
         concurrency_limit=ConcurrencyLimitConfig(
             limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE
         ),
-        triggers=[data_changed_trigger(ws)],
+        triggers=triggers_of(ws),
         parameters={"params_file": str(ws.params_file), "project": str(ws.project)},
         tags=["flywheel", dataset_tag(dataset_name(ws))],
         # Imported by module name: the runner finds it from any working directory.
@@ -80,7 +100,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--project", default=None)
     args = parser.parse_args(argv)
     ws = open_workspace(args.params, Path(args.project) if args.project else None)
-    serve(build(ws), print_starting_message=False)
+    from flows.monitor import build as build_monitor
+
+    serve(build(ws), build_monitor(ws), print_starting_message=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

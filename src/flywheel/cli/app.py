@@ -44,11 +44,12 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> 
 
 
 def _register() -> None:
-    from flywheel.cli import data, init, models, pipeline, service
+    from flywheel.cli import data, feedback, init, models, pipeline, service
 
     for module in (init, pipeline, models, service):
         module.register(app)
     data.register(app)
+    feedback.register(app)
 
 
 _register()

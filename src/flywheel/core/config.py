@@ -21,6 +21,7 @@ import yaml
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from flywheel.core.errors import ConfigError
+from flywheel.core.loop_sections import FeedbackConfig, MonitorConfig
 from flywheel.core.sections import (
     LOWER_IS_BETTER,
     CompressConfig,
@@ -60,6 +61,8 @@ class Params(_Section):
     gate: GateConfig = GateConfig()
     serve: ServeConfig = ServeConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    feedback: FeedbackConfig = FeedbackConfig()
+    monitor: MonitorConfig = MonitorConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 

@@ -136,3 +136,14 @@ class Layout:
     @property
     def evaluation_report(self) -> Path:
         return self.artifacts / "metrics" / "evaluation.json"
+
+    # monitor
+    @property
+    def prediction_log(self) -> Path:
+        """The server's log of what it answered (see flywheel.monitor.prediction_log)."""
+        return self.root / ".flywheel" / "predictions"
+
+    @property
+    def monitor_report(self) -> Path:
+        """The monitor flow's latest drift report, which /metrics exports."""
+        return self.root / ".flywheel" / "monitor" / "report.json"

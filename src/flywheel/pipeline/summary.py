@@ -96,13 +96,23 @@ def variant_rows(ws: Workspace, deploy: dict[str, Any] | None = None) -> list[di
     return rows
 
 
-def summary_markdown(record: RunRecord, rows: list[dict[str, Any]]) -> str:
+def summary_markdown(
+    record: RunRecord, rows: list[dict[str, Any]], feedback: dict[str, int] | None = None
+) -> str:
     lines = [
         f"# Flywheel run: {record.workspace} @ data {record.data.short}",
         "",
         f"- data hash: `{record.data.hash}`"
         + (f" (versioned by `{record.data.dvc_file}`)" if record.data.dvc_file else ""),
         f"- status: **{record.status}**",
+        *(
+            [
+                f"- from production feedback: {feedback['feedback_records']} records in the data, "
+                f"{feedback['feedback_train_rows']} training rows"
+            ]
+            if feedback
+            else []
+        ),
         "",
         "## Stages",
         "",

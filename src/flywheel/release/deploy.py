@@ -19,6 +19,7 @@ from typing import Any, Literal
 from flywheel.core.errors import DataChangedError, GateRejected
 from flywheel.core.provenance import code_version
 from flywheel.core.workspace import Workspace
+from flywheel.feedback.provenance import feedback_counts
 from flywheel.release.gate import GateResult
 from flywheel.release.promotion import Promotion
 from flywheel.release.registry import ModelCard, Registry
@@ -99,7 +100,7 @@ def _card_fields(
         },
         "params": ws.params.as_dict(),
         "evaluation": report,
-        "run": run,
+        "run": {**run, **feedback_counts(ws.layout)},
     }
 
 
@@ -141,10 +142,23 @@ def deploy(ws: Workspace, data_hash: str, run: dict[str, Any] | None = None) -> 
             chosen, _card_fields(ws, data_hash, report, chosen, run or {}), production
         )
         job.retire_stranded(keep=card.version)
+        # Under the lock: the registry's sweep of temp files must not meet a half write.
+        _reference(ws, registry, card.version)
     reason = f"promoted {chosen.variant} as {card.version}"
     return DeployOutcome(
         "deployed", card.version, reason, card, chosen.result, tuple(trials), chosen.variant
     )
+
+
+def _reference(ws: Workspace, registry: Registry, version: str) -> None:
+    """The deployed model's reference profile, for the monitor; a failure here leaves the
+    model unmonitored, never undeployed."""
+    from flywheel.monitor.reference import write_reference
+
+    try:
+        write_reference(ws, registry, version, ws.params.monitor.reference_rows)
+    except Exception as err:
+        log.warning("no reference profile for %s (it is not monitored): %s", version, err)
 
 
 def _unchanged(production: ModelCard, variant: str, trials: list[Trial]) -> DeployOutcome:

@@ -4,7 +4,7 @@ Routes (TF Serving / KServe v1 style, :mod:`.routes_v1`; probes and metrics,
 :mod:`.routes_ops`)::
 
     POST /v1/predict         {"instances": [...]} -> {"predictions": [...], "model_version": ...}
-    POST /v1/feedback        {"instance": ..., "label": ...} -> {"id": ...}
+    POST /v1/feedback        {"prediction_id" | "instance": ..., "label": ...} -> {"id": ...}
     GET  /v1/feedback/{id}   the stored record's sidecar
     GET  /v1/model           the card of the model being served
     GET  /healthz /readyz /metrics
@@ -32,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from flywheel.core.config import Params
 from flywheel.core.layout import Layout
+from flywheel.monitor.prediction_log import PredictionLog
 from flywheel.release.registry import Registry
 from flywheel.serving import routes_docs, routes_ops, routes_v1, routes_v2
 from flywheel.serving.auth import BearerAuthMiddleware
@@ -63,6 +64,8 @@ def _state(params: Params, layout: Layout, authenticated: bool) -> ServerState:
         decoding=DecodePool(serve.decode_threads, serve.max_decoding),
         quota=FeedbackQuota(inbox, serve),
         authenticated=authenticated,
+        predictions=PredictionLog(layout.prediction_log, params.monitor),
+        monitor_report=layout.monitor_report,
     )
 
 

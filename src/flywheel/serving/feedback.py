@@ -1,10 +1,12 @@
 """Corrected labels from users, kept as new files in the feedback inbox.
 
-Each record is ``<inbox>/<label>/<id><suffix>`` (the instance, e.g. a PNG) plus
-``<id>.json`` (when, which model, what it was). Both are written whole, fsynced and renamed
-into place; the sidecar goes first, so the instance file appearing is the commit point for a
-reader that walks the inbox like an image folder. Nothing is ever overwritten, and the inbox
-is never the training data folder: feedback is reviewed before it joins the data.
+Each record is ``<inbox>/<label>/<id><suffix>`` (the instance, e.g. a PNG; observed values
+of a regression go to ``<inbox>/observed/``) plus ``<id>.json`` (when, which model, what it
+was, and for feedback by prediction id the prediction it corrects). Both are written
+whole, fsynced and renamed into place; the sidecar goes first, so the instance file
+appearing is the commit point for a reader that walks the inbox like an image folder.
+Nothing is ever overwritten, and the inbox is never the training data folder: feedback is
+reviewed before it joins the data.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from flywheel.core.errors import ConfigError
 from flywheel.families.base import StoredInstance
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
+# The inbox folder of observed values (regression feedback has no class to name one).
+OBSERVED = "observed"
 
 
 class FeedbackStore:
@@ -35,16 +39,25 @@ class FeedbackStore:
                 )
         self.inbox = inbox
 
-    def save(self, label: str, stored: StoredInstance, meta: dict[str, Any]) -> str:
-        if not label or label.startswith(".") or "/" in label or "\\" in label or "\x00" in label:
+    def save(
+        self,
+        label: str | float,
+        stored: StoredInstance,
+        meta: dict[str, Any],
+        folder_name: str | None = None,
+    ) -> str:
+        """Keep one record; ``folder_name`` defaults to the label (a class), regression
+        values go to a folder of their own (:data:`OBSERVED`)."""
+        name = folder_name if folder_name is not None else str(label)
+        if not name or name.startswith(".") or "/" in name or "\\" in name or "\x00" in name:
             # Labels come from the model card, but a folder name must never escape the inbox.
-            raise ValueError(f"label {label!r} cannot be a folder name")
+            raise ValueError(f"label {name!r} cannot be a folder name")
         record_id = uuid.uuid4().hex
-        folder = self.inbox / label
+        folder = self.inbox / name
         sidecar = {
             "id": record_id,
             "label": label,
-            "file": f"{label}/{record_id}{stored.suffix}",
+            "file": f"{name}/{record_id}{stored.suffix}",
             "received_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
             **meta,
         }

@@ -7,12 +7,27 @@ log, behind the token when there is one.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from flywheel.serving.state import ServerState
 
 PATHS = ("/healthz", "/readyz", "/metrics")
+
+
+def _read_report(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    try:
+        report = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # none yet, or being replaced: the gauges keep their last values
+    return report if isinstance(report, dict) else None
 
 
 def router(state: ServerState) -> APIRouter:
@@ -29,6 +44,9 @@ def router(state: ServerState) -> APIRouter:
 
     @routes.get("/metrics")
     async def prometheus() -> Response:
+        report = await run_in_threadpool(_read_report, state.monitor_report)
+        if report is not None:
+            state.metrics.monitor_report(report)
         data, content_type = state.metrics.render()
         return Response(data, media_type=content_type)
 

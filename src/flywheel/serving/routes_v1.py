@@ -6,22 +6,17 @@ decode pool (:mod:`.decoding`), inside one of its bounded slots.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from flywheel.core.errors import InputError
+from flywheel.serving.feedback_intake import store_feedback
 from flywheel.serving.feedback_quota import sender_id
-from flywheel.serving.model_holder import LoadedModel
-from flywheel.serving.requests import (
-    RequestRejectedError,
-    decode_instances,
-    object_with,
-    parse_json,
-    prediction_body,
-)
+from flywheel.serving.prediction_logging import log_predictions, new_ids
+from flywheel.serving.requests import RequestRejectedError, prediction_body
 from flywheel.serving.state import ServerState
 
 PATHS = ("/v1/predict", "/v1/feedback", "/v1/model")
@@ -39,32 +34,6 @@ def _sender(state: ServerState, request: Request) -> str:
     return sender_id(request.client.host if request.client else None, token)
 
 
-def store_feedback(state: ServerState, model: LoadedModel, body: bytes, sender: str) -> str:
-    """Check a feedback body against ``model`` and keep it; the record's id. Blocking."""
-    payload = object_with(parse_json(body), "instance")
-    if model.predictor.family.objective != "classification":
-        raise RequestRejectedError(
-            400, "unsupported", f"feedback takes class labels; {model.card.task} has none"
-        )
-    label = payload.get("label")
-    if not isinstance(label, str) or label not in model.card.labels:
-        raise RequestRejectedError(
-            400,
-            "unknown_label",
-            f"label must be one of {list(model.card.labels)}, got {_show(label)}",
-        )
-    instance, limits = payload["instance"], state.limits(model)
-    # Only what the model could have answered is kept, and only in its normalised form.
-    decode_instances(model.decoder, [instance], limits)
-    try:
-        stored = model.decoder.to_stored(instance, limits)
-    except InputError as err:
-        raise RequestRejectedError(400, "invalid_instance", str(err)) from None
-    with state.quota.admit(sender, len(stored.data)):
-        meta = {"model_version": model.version, "sender": sender}
-        return state.feedback.save(label, stored, meta)
-
-
 def router(state: ServerState) -> APIRouter:
     routes = APIRouter()
 
@@ -74,8 +43,17 @@ def router(state: ServerState) -> APIRouter:
         async with state.batcher.admission():
             model = state.serving_model()
             body = await request.body()
-            future = await state.submit(model, body)
+            with state.decoding.slot():
+                rows, instances = await state.decoding.run(state.decode_body_keeping, model, body)
+            future = state.batcher.enqueue(model, rows)
         body_out, headers = prediction_body(await state.result(model, future))
+        answers = body_out["predictions"]
+        request_id = uuid.uuid4().hex
+        for answer, prediction_id in zip(answers, new_ids(len(answers)), strict=True):
+            answer["prediction_id"] = prediction_id
+        headers["X-Request-Id"] = request_id
+        if state.predictions.sampled():
+            await state.decoding.run(log_predictions, state, model, instances, answers, request_id)
         return JSONResponse(body_out, headers=headers)
 
     @routes.post("/v1/feedback", status_code=201)

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from flywheel.core.sections import ServeConfig
 from flywheel.families.base import InstanceLimits
+from flywheel.monitor.prediction_log import PredictionLog
 from flywheel.serving.batcher import BatchResult, MicroBatcher
 from flywheel.serving.decoders import instance_limits
 from flywheel.serving.decoding import DecodePool
@@ -37,8 +39,12 @@ class ServerState:
     feedback: FeedbackStore
     decoding: DecodePool
     quota: FeedbackQuota
+    # What was answered, for feedback by prediction id and the monitor.
+    predictions: PredictionLog
     # Whether bearer auth is on: only then does a token say who a client is.
     authenticated: bool = False
+    # The monitor flow's latest report, read into the gauges on /metrics.
+    monitor_report: Path | None = None
 
     def serving_model(self) -> LoadedModel:
         model = self.holder.current
@@ -67,8 +73,12 @@ class ServerState:
 
     def decode_body(self, model: LoadedModel, body: bytes) -> np.ndarray:
         """A predict body to rows for ``model``. Blocking: run it on :attr:`decoding`."""
+        return self.decode_body_keeping(model, body)[0]
+
+    def decode_body_keeping(self, model: LoadedModel, body: bytes) -> tuple[np.ndarray, list]:
+        """:meth:`decode_body`, and the instances it decoded (for the prediction log)."""
         instances = instances_of(parse_json(body), self.serve.max_instances)
-        return decode_instances(model.decoder, instances, self.limits(model))
+        return decode_instances(model.decoder, instances, self.limits(model)), instances
 
     async def submit(self, model: LoadedModel, body: bytes) -> asyncio.Future[BatchResult]:
         """Decode ``body`` for ``model`` off the event loop and queue its rows for the

@@ -68,6 +68,56 @@ class ServingMetrics:
             registry=r,
         )
         self.swaps = Counter("flywheel_model_swaps", "Models put into service.", registry=r)
+        self._loop_metrics(r)
+
+    def _loop_metrics(self, r: CollectorRegistry) -> None:
+        """Feedback, the prediction log and the monitor's verdict."""
+        self.feedback = Counter(
+            "flywheel_feedback_records",
+            "Feedback records accepted into the inbox, by model version and how they named "
+            "the instance (by_id: a logged prediction; by_instance: sent again).",
+            ["model_version", "kind"],
+            registry=r,
+        )
+        self.predictions_logged = Counter(
+            "flywheel_predictions_logged",
+            "Predictions written to the prediction log (monitor.sample_rate of them).",
+            ["model_version"],
+            registry=r,
+        )
+        # Set from the monitor flow's latest report whenever /metrics is read.
+        self.drift_share = Gauge(
+            "flywheel_drift_share_ratio",
+            "Share of the model's input features (and its prediction distribution) that "
+            "drifted from the reference profile in the monitor's latest window.",
+            ["model_version"],
+            registry=r,
+        )
+        self.live_accuracy = Gauge(
+            "flywheel_live_accuracy_ratio",
+            "Accuracy of logged predictions that received feedback (classifiers).",
+            ["model_version"],
+            registry=r,
+        )
+        self.live_error = Gauge(
+            "flywheel_live_absolute_error_mean",
+            "Mean absolute error of logged predictions that received feedback (regression).",
+            ["model_version"],
+            registry=r,
+        )
+
+    def monitor_report(self, report: dict[str, object]) -> None:
+        """The gauges from a monitor report (see flywheel.monitor.report)."""
+        version = str(report.get("model_version", ""))
+        for gauge, key in (
+            (self.drift_share, "drift_share"),
+            (self.live_accuracy, "live_accuracy"),
+            (self.live_error, "live_mae"),
+        ):
+            gauge.clear()
+            value = report.get(key)
+            if isinstance(value, int | float):
+                gauge.labels(model_version=version).set(float(value))
 
     def serving(self, version: str, variant: str) -> None:
         # Exactly one series at a time, so `flywheel_model_info == 1` names the live version.

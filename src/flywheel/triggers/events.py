@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from flywheel.core.workspace import Workspace
 
 DATA_CHANGED = "flywheel.data.changed"
+DRIFT_DETECTED = "flywheel.drift.detected"
 
 
 def resource_id(dataset: str) -> str:
@@ -55,17 +56,27 @@ def emit_data_changed(
 ) -> str:
     """Send the event to ``api_url`` (default: ``PREFECT_API_URL`` from the environment)
     and wait for that server to confirm it; returns the event id."""
+    payload = {"data_hash": data_hash, "previous_hash": previous_hash, **details}
+    return emit_confirmed(DATA_CHANGED, resource(ws), payload, api_url=api_url)
+
+
+def emit_drift_detected(
+    ws: Workspace, model_version: str, payload: dict[str, Any], *, api_url: str | None = None
+) -> str:
+    """``flywheel.drift.detected`` on the dataset, naming the production model version."""
+    where = {**resource(ws), "flywheel.model_version": model_version}
+    return emit_confirmed(DRIFT_DETECTED, where, payload, api_url=api_url)
+
+
+def emit_confirmed(
+    name: str, where: dict[str, str], payload: dict[str, Any], *, api_url: str | None = None
+) -> str:
     url = events_api_url(api_url)
     from prefect.events import Event
     from prefect.events.clients import PrefectEventsClient
 
     event = Event.model_validate(
-        {
-            "event": DATA_CHANGED,
-            "resource": resource(ws),
-            "occurred": datetime.now(UTC),
-            "payload": {"data_hash": data_hash, "previous_hash": previous_hash, **details},
-        }
+        {"event": name, "resource": where, "occurred": datetime.now(UTC), "payload": payload}
     )
 
     async def send() -> None:
@@ -80,5 +91,5 @@ def emit_data_changed(
     try:
         asyncio.run(send())
     except Exception as err:
-        raise ServerUnavailable(f"could not deliver {DATA_CHANGED} to {url}: {err}") from err
+        raise ServerUnavailable(f"could not deliver {name} to {url}: {err}") from err
     return str(event.id)

@@ -87,8 +87,9 @@ def validate_dataset(params: Params, layout: Layout) -> ValidationReport:
     return report
 
 
-def _checkpoint(context: AbstractDataContext, suite: gx.ExpectationSuite) -> gx.Checkpoint:
-    # Reusing what exists keeps great_expectations.yml stable across runs.
+def batch_definition(context: AbstractDataContext) -> Any:
+    """The whole-dataframe batch the suite runs on (what exists is reused, which keeps
+    great_expectations.yml stable across runs)."""
     try:
         source = context.data_sources.get(_DATASOURCE)
     except KeyError:
@@ -100,11 +101,15 @@ def _checkpoint(context: AbstractDataContext, suite: gx.ExpectationSuite) -> gx.
         if _ASSET in {a.name for a in source.assets}
         else source.add_dataframe_asset(_ASSET)
     )
-    batch = (
+    return (
         asset.get_batch_definition(_BATCH)
         if _BATCH in {b.name for b in asset.batch_definitions}
         else asset.add_batch_definition_whole_dataframe(_BATCH)
     )
+
+
+def _checkpoint(context: AbstractDataContext, suite: gx.ExpectationSuite) -> gx.Checkpoint:
+    batch = batch_definition(context)
     definition = context.validation_definitions.add_or_update(
         gx.ValidationDefinition(name=f"{suite.name}-manifest", data=batch, suite=suite)
     )

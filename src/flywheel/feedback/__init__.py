@@ -1,0 +1,2 @@
+"""Reviewing production feedback into the dataset: the inbox, the data files a record
+becomes, and acceptance by the dataset's own suite."""
