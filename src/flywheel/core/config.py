@@ -21,6 +21,7 @@ import yaml
 from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from flywheel.core.errors import ConfigError
+from flywheel.core.remote_section import RemoteConfig
 from flywheel.core.sections import (
     LOWER_IS_BETTER,
     CompressConfig,
@@ -60,6 +61,7 @@ class Params(_Section):
     gate: GateConfig = GateConfig()
     serve: ServeConfig = ServeConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    remote: RemoteConfig = RemoteConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
