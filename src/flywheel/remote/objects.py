@@ -34,6 +34,7 @@ class PreconditionFailed(RemoteError):
 class Blob:
     body: bytes
     etag: str
+    unchanged: bool = False  # a 304 to If-None-Match: ``body`` is empty
 
 
 class ObjectStore:
@@ -109,8 +110,8 @@ class ObjectStore:
 
     # reading
     def get(self, key: str, doing: str, if_none_match: str | None = None) -> Blob | None:
-        """The object, or None when it does not exist (or, with ``if_none_match``, did not
-        change: check :meth:`unchanged` to tell)."""
+        """The object, or None when it does not exist; with ``if_none_match``, an empty
+        ``Blob(unchanged=True)`` when it still has that ETag."""
         from botocore.exceptions import ClientError
 
         extra = {"IfNoneMatch": if_none_match} if if_none_match else {}
@@ -120,7 +121,9 @@ class ObjectStore:
                 out = self.client.get_object(Bucket=self.bucket, Key=key, **extra)
             except ClientError as err:
                 code = str(err.response.get("Error", {}).get("Code", ""))
-                if code in _MISSING or code in _NOT_MODIFIED:
+                if code in _NOT_MODIFIED and if_none_match:
+                    return Blob(b"", if_none_match, unchanged=True)
+                if code in _MISSING:
                     return None
                 raise
             return Blob(out["Body"].read(), str(out["ETag"]))

@@ -23,6 +23,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -43,6 +44,9 @@ from flywheel.serving.requests import RequestRejectedError
 from flywheel.serving.state import ServerState
 from flywheel.serving.telemetry import MetricsMiddleware, ServingMetrics
 
+if TYPE_CHECKING:
+    from flywheel.serving.follower import RemoteFollower
+
 KNOWN_PATHS = (*routes_v1.PATHS, *routes_ops.PATHS)
 log = logging.getLogger("flywheel.serving")
 
@@ -61,7 +65,16 @@ def _state(params: Params, layout: Layout, authenticated: bool) -> ServerState:
         decoding=DecodePool(serve.decode_threads, serve.max_decoding),
         quota=FeedbackQuota(inbox, serve),
         authenticated=authenticated,
+        follower=_follower(params, layout, metrics),
     )
+
+
+def _follower(params: Params, layout: Layout, metrics: ServingMetrics) -> RemoteFollower | None:
+    if not params.remote.enabled:
+        return None
+    from flywheel.serving.follower import RemoteFollower
+
+    return RemoteFollower(layout.registry, params.remote, metrics)
 
 
 def _error_handlers(app: FastAPI, state: ServerState) -> None:
@@ -95,17 +108,24 @@ def create_app(params: Params, layout: Layout, *, api_token: str | None = None) 
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        follower = state.follower
+        if follower is not None:
+            await follower.check_async()
         await state.holder.check_async()
         state.batcher.start()
         state.decoding.start()
         poll = state.holder.poll_forever(params.serve.poll_interval_s)
-        poller = asyncio.get_running_loop().create_task(poll)
+        loop = asyncio.get_running_loop()
+        pollers = [loop.create_task(poll)]
+        if follower is not None:
+            pollers.append(loop.create_task(follower.follow_forever(state.holder.check_async)))
         try:
             yield
         finally:
-            poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
+            for poller in pollers:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
             await state.batcher.close()
             state.decoding.close()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,6 +26,9 @@ from flywheel.serving.requests import (
 )
 from flywheel.serving.telemetry import ServingMetrics
 
+if TYPE_CHECKING:
+    from flywheel.serving.follower import RemoteFollower
+
 log = logging.getLogger("flywheel.serving")
 
 
@@ -39,6 +43,8 @@ class ServerState:
     quota: FeedbackQuota
     # Whether bearer auth is on: only then does a token say who a client is.
     authenticated: bool = False
+    # A replica following the team remote's production alias (None: local only).
+    follower: RemoteFollower | None = None
 
     def serving_model(self) -> LoadedModel:
         model = self.holder.current

@@ -8,7 +8,7 @@ import pytest
 from flywheel.core.config import parse_params
 from flywheel.core.errors import ConfigError, RemoteError, RemoteUnavailable
 from flywheel.core.remote_section import RemoteConfig
-from flywheel.remote.objects import ObjectStore, PreconditionFailed
+from flywheel.remote.objects import Blob, ObjectStore, PreconditionFailed
 
 
 def test_create_only_and_compare_and_swap(remote: RemoteConfig) -> None:
@@ -23,7 +23,7 @@ def test_create_only_and_compare_and_swap(remote: RemoteConfig) -> None:
         store.put(key, b"c-1", "test", if_match=first)  # stale: someone moved it
     blob = store.get(key, "test")
     assert blob is not None and (blob.body, blob.etag) == (b"b-1", second)
-    assert store.get(key, "test", if_none_match=second) is None  # 304: unchanged
+    assert store.get(key, "test", if_none_match=second) == Blob(b"", second, unchanged=True)
     assert store.etag(key, "test") == second
     assert store.get(store.key("absent"), "test") is None
     assert store.keys(store.key(""), "test") == [key]

@@ -114,10 +114,10 @@ class RemoteRegistry(Registry):
         return card
 
     def verify(self, version: str) -> ModelCard:
-        self._mirror(version)
+        self.fetch_version(version)
         return super().verify(version)
 
-    def _mirror(self, version: str) -> None:
+    def fetch_version(self, version: str) -> None:
         """Download ``version`` whole into the local registry, checked against its card."""
         final = self.version_dir(version)
         if final.is_dir():
@@ -224,7 +224,7 @@ class RemoteRegistry(Registry):
         if self._depth:
             self._pin = etag
         if version is not None:
-            self._mirror(version)
+            self.fetch_version(version)
         atomic_write_text(self.alias_path, text, fault="registry.alias_write")
 
     def _won_anyway(self, nonce: str) -> str | None:
