@@ -133,7 +133,7 @@ def push_run(ws: Workspace) -> int:
     ):
         pushed = int(repo.push(run_cache=True) or 0)
         missing = sorted(repo.status(cloud=True))  # only what is not there
-        runs = _local_runs(Path(repo.cache.legacy.path))
+        runs = local_runs(Path(repo.cache.legacy.path))
     if missing:
         raise RemoteError(f"push to {dvc_url(remote)} incomplete: {', '.join(missing)} missing")
     _check_runs_pushed(remote, runs)
@@ -141,7 +141,7 @@ def push_run(ws: Workspace) -> int:
     return pushed
 
 
-def _local_runs(legacy_cache: Path) -> set[str]:
+def local_runs(legacy_cache: Path) -> set[str]:
     runs = legacy_cache / "runs"
     if not runs.is_dir():
         return set()

@@ -36,7 +36,13 @@ from flywheel.release.registry.card import ModelCard, sha256_file
 from flywheel.release.registry.journal import REGISTERED
 from flywheel.release.registry.lifecycle import Registry
 from flywheel.release.registry.remote_journal import RemoteJournal
-from flywheel.release.registry.store import _VERSION, CARD_FILE, MODEL_FILE, SPEC_FILE
+from flywheel.release.registry.store import (
+    _VERSION,
+    CARD_FILE,
+    MODEL_FILE,
+    SPEC_FILE,
+    RegistryStore,
+)
 from flywheel.remote.objects import ObjectStore, PreconditionFailed
 
 # The model first (it claims the number), the card last (it publishes the version).
@@ -89,6 +95,10 @@ class RemoteRegistry(Registry):
 
     def versions(self) -> list[str]:
         return self._remote_versions()[0]
+
+    def local_versions(self) -> list[str]:
+        """The versions this machine's mirror holds (each verified when it was fetched)."""
+        return RegistryStore.versions(self)
 
     def next_version(self) -> str:
         claimed = self._remote_versions()[1]
