@@ -61,12 +61,20 @@ def _state(params: Params, layout: Layout, authenticated: bool) -> ServerState:
         holder=ModelHolder(Registry(layout.registry), metrics),
         batcher=MicroBatcher(serve.max_batch, serve.max_wait_ms, metrics),
         metrics=metrics,
-        feedback=FeedbackStore(inbox, data_dir=layout.data),
+        feedback=_feedback(params, inbox, layout),
         decoding=DecodePool(serve.decode_threads, serve.max_decoding),
         quota=FeedbackQuota(inbox, serve),
         authenticated=authenticated,
         follower=_follower(params, layout, metrics),
     )
+
+
+def _feedback(params: Params, inbox: Path, layout: Layout) -> FeedbackStore:
+    if not params.remote.enabled:
+        return FeedbackStore(inbox, data_dir=layout.data)
+    from flywheel.serving.remote_feedback import RemoteFeedbackStore
+
+    return RemoteFeedbackStore(inbox, params.remote, data_dir=layout.data)
 
 
 def _follower(params: Params, layout: Layout, metrics: ServingMetrics) -> RemoteFollower | None:
