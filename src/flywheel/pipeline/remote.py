@@ -50,11 +50,17 @@ def dvc_config(remote: RemoteConfig) -> dict[str, Any] | None:
 def transfer_errors(remote: RemoteConfig, doing: str) -> Iterator[None]:
     """DVC's and botocore's transfer failures as one line naming the URL and ``doing``."""
     from botocore.exceptions import BotoCoreError, ClientError
-    from dvc.exceptions import DvcException
+    from dvc.exceptions import DownloadError, DvcException, UploadError
 
     where = dvc_url(remote) + (f" (endpoint {remote.endpoint_url})" if remote.endpoint_url else "")
     try:
         yield
+    except (DownloadError, UploadError) as err:
+        # DVC counts the failed files and logs each cause: unreachable, or not there.
+        raise RemoteUnavailable(
+            f"{doing} with the DVC remote {where} failed: {err} (is the store up, and does "
+            "it hold that version? `flywheel remote status` tells)"
+        ) from err
     except (BotoCoreError, OSError) as err:
         raise RemoteUnavailable(
             f"cannot reach the DVC remote {where} while {doing}: {str(err).splitlines()[0]}"
@@ -131,7 +137,7 @@ def push_run(ws: Workspace) -> int:
         transfer_errors(remote, "pushing the run's data, outputs and run cache"),
         dvc.open_repo(ws.root, dvc_config(remote)) as repo,
     ):
-        pushed = int(repo.push(run_cache=True) or 0)
+        pushed = int(repo.push(run_cache=True) or 0) + _push_uncached_outs(repo)
         missing = sorted(repo.status(cloud=True))  # only what is not there
         runs = local_runs(Path(repo.cache.legacy.path))
     if missing:
@@ -139,6 +145,29 @@ def push_run(ws: Workspace) -> int:
     _check_runs_pushed(remote, runs)
     log.info("pushed %d object(s) to %s", pushed, dvc_url(remote))
     return pushed
+
+
+def _push_uncached_outs(repo: Any) -> int:
+    """Outputs with ``cache: false`` (reports, metrics): DVC's run cache keeps a copy of
+    each, and restoring the stage elsewhere needs it, but ``push --run-cache`` never sends
+    them (they are not the workspace's cached objects), so the stage would run again."""
+    wanted = [
+        out.hash_info
+        for stage in repo.index.stages
+        for out in stage.outs
+        if not out.use_cache
+        and out.hash_info
+        and out.hash_info.value
+        # Only what a run-cache entry kept (validate's report never is: not cacheable).
+        and repo.cache.local.exists(out.hash_info.value)
+    ]
+    if not wanted:
+        return 0
+    result = repo.cloud.push(wanted)
+    if result.failed:
+        names = ", ".join(sorted(str(h.value) for h in result.failed))
+        raise RemoteUnavailable(f"push incomplete: uncached outputs {names} not sent")
+    return len(result.transferred)
 
 
 def local_runs(legacy_cache: Path) -> set[str]:
