@@ -63,8 +63,10 @@ def run_cache(tmp: Path, remote: Any) -> dict[str, Any]:
         "b_from_run_cache_s": round(b_s, 1),
         "b_over_a": round(b_s / a_s, 3),
         "a_deploy": first["deploy"]["status"],
+        "a_stage_s": {k: v["seconds"] for k, v in first["stages"].items()},
         "b_stages": {
-            k: "restored" if v["restored"] else "ran" for k, v in second["stages"].items()
+            k: f"{'restored' if v['restored'] else 'ran'} {v['seconds']}s"
+            for k, v in second["stages"].items()
         },
         "store_after_a": after_a,
         "store_after_b": after_b,

@@ -153,3 +153,21 @@ def test_store_stopped_mid_register_fails_cleanly_and_rerun_completes(
     assert reg.versions() == []  # the half-pushed version is not one
     version = _register(reg, tmp_path, b"model")
     assert reg.versions() == [version] and reg.verify(version).version == "v0002"
+
+
+def test_a_local_version_that_is_not_the_remote_one_is_refused(
+    tmp_path: Path, remote: RemoteConfig
+) -> None:
+    from flywheel.core.errors import RegistryError
+    from flywheel.release.registry import Registry
+
+    a = _machine(tmp_path, "a", remote)
+    a.promote(_register(a, tmp_path, b"team model"))
+    # Machine B kept a local-only registry before joining the team: its v0001 is another model.
+    (tmp_path / "own.onnx").write_bytes(b"own model")
+    Registry(tmp_path / "b" / "registry").register(
+        tmp_path / "own.onnx", tmp_path / "spec.json", _FIELDS
+    )
+    b = _machine(tmp_path, "b", remote)
+    with pytest.raises(RegistryError, match="is not the v0001 on s3://"):
+        b.verify("v0001")

@@ -107,19 +107,17 @@ class RemoteRegistry(Registry):
     def card(self, version: str) -> ModelCard:
         if version in self._cards:
             return self._cards[version]
-        if (self.version_dir(version) / CARD_FILE).is_file():
-            card = super().card(version)
-        else:
-            blob = self.store.get(self._key(version, CARD_FILE), f"reading the card of {version}")
-            if blob is None:
-                raise RegistryError(f"version {version} not found in {self.store.url}/registry")
-            try:
-                card = ModelCard.model_validate_json(blob.body)
-            except ValidationError as err:
-                raise RegistryError(
-                    f"{self.store.uri(self._key(version, CARD_FILE))} is corrupt "
-                    f"({str(err).splitlines()[0]}); {version} is never served"
-                ) from None
+        # Always the remote's card (once per process): the local folder only mirrors it.
+        blob = self.store.get(self._key(version, CARD_FILE), f"reading the card of {version}")
+        if blob is None:
+            raise RegistryError(f"version {version} not found in {self.store.url}/registry")
+        try:
+            card = ModelCard.model_validate_json(blob.body)
+        except ValidationError as err:
+            raise RegistryError(
+                f"{self.store.uri(self._key(version, CARD_FILE))} is corrupt "
+                f"({str(err).splitlines()[0]}); {version} is never served"
+            ) from None
         self._cards[version] = card
         return card
 
@@ -130,9 +128,14 @@ class RemoteRegistry(Registry):
     def fetch_version(self, version: str) -> None:
         """Download ``version`` whole into the local registry, checked against its card."""
         final = self.version_dir(version)
-        if final.is_dir():
-            return
         card = self.card(version)
+        if final.is_dir():
+            if super().card(version).sha256 != card.sha256:
+                raise RegistryError(
+                    f"{final} is not the {version} on {self.store.url} (another model): this "
+                    "folder mirrors the remote registry; move it aside and run again"
+                )
+            return
         self.versions_dir.mkdir(parents=True, exist_ok=True)
         staging = self.versions_dir / temp_name(version, suffix="")
         staging.mkdir()
