@@ -44,7 +44,7 @@ def replicas(
         clients = []
         for i in range(n):
             root = tmp_path / f"replica-{i}"
-            root.mkdir()
+            root.mkdir(parents=True)
             raw = {**raw_params, "remote": {**remote.model_dump(), "poll_interval_s": 0.1}}
             params = make_params(dict(raw), root)
             server = stack.enter_context(
