@@ -178,9 +178,12 @@ def _run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-def ensure_venv(venv: Path, requirements: Path = REQUIREMENTS) -> tuple[Path, dict[str, Any]]:
-    """The Optimum environment's interpreter, made (or remade, when the pins changed) from
-    ``requirements``; an environment found with other versions is refused."""
+def ensure_venv(
+    venv: Path, requirements: Path = REQUIREMENTS, managed: Path = VENV
+) -> tuple[Path, dict[str, Any]]:
+    """A peer environment's interpreter (Optimum's by default), made (or remade, when the pins
+    changed) from ``requirements`` when it is the ``managed`` one; an environment found with
+    other versions is refused."""
     text = requirements.read_text()
     pins = parse_pins(text)
     digest = hashlib.sha256(text.encode()).hexdigest()
@@ -188,11 +191,12 @@ def ensure_venv(venv: Path, requirements: Path = REQUIREMENTS) -> tuple[Path, di
     t0 = time.perf_counter()
     created = False
     stamp = venv / STAMP
-    if venv == VENV and (not stamp.is_file() or stamp.read_text().strip() != digest):
+    if venv == managed and (not stamp.is_file() or stamp.read_text().strip() != digest):
         shutil.rmtree(venv, ignore_errors=True)
         _run([sys.executable, "-m", "venv", str(venv)])
         pip = [str(python), "-m", "pip", "install", "-q"]
-        _run([*pip, *first_installs(pins)])
+        if first_installs(pins):
+            _run([*pip, *first_installs(pins)])
         _run([*pip, "-r", str(requirements)])
         stamp.write_text(digest + "\n")
         created = True

@@ -639,7 +639,13 @@ def build_report() -> str:
         if name in results:
             lines += render(results[name])
     lines += serving_section(load_result("serving"))
+    from benchmarks.protocols_report import protocols_section
+
+    lines += protocols_section(load_result("serving_protocols"))
     lines += trigger_section(load_result("trigger_latency"))
+    from benchmarks.team_report import team_section
+
+    lines += team_section(load_result("team"))
     return "\n".join(lines).rstrip() + "\n"
 
 

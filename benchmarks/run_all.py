@@ -29,6 +29,8 @@ BENCHMARKS: dict[str, tuple[list[str], int]] = {
     "pipeline_overhead": (["-m", "benchmarks.pipeline_overhead"], 1200),
     "validation_throughput": (["-m", "benchmarks.validation_throughput"], 600),
     "serving": ([str(HERE / "serving_bench.py")], 600),
+    # Builds BentoML's own environment on its first run (about a minute, from the registry).
+    "serving_protocols": (["-m", "benchmarks.serving_protocols"], 1500),
 }
 RUNS_FILE = RESULTS / "run_all.json"
 

@@ -206,17 +206,41 @@ def pipeline(
     data_hash: str | None = None,
     dataset: str | None = None,
     trigger: str = "manual",
+    dataset_limit: str | None = None,
 ) -> Any:
     """``data_hash`` and ``dataset`` come from a ``flywheel.data.changed`` event; ``trigger``
     says what started the run (manual, event, schedule). Ends deployed, nothing to do,
     refused by the gate (a Completed state named Refused, the checks in the summary) or
-    failed with a typed reason."""
+    failed with a typed reason. ``dataset_limit`` (set by the work-pool deployment, see
+    flows/pool.py) names the global concurrency limit the run holds, so no two workers
+    work on one dataset at once."""
     from pathlib import Path
 
-    from flywheel.pipeline.lock import project_lock
-
     ws = open_workspace(params_file, Path(project) if project else None)
+    if dataset_limit is None:
+        return _run(ws, data_hash, dataset, trigger)
+    from prefect.concurrency.sync import concurrency
+
+    get_run_logger().info("waiting for %s (one run of a dataset at a time)", dataset_limit)
+    # strict: a missing limit is an error, never a silently unlimited run. The lease
+    # (renewed by a thread of this process) lapses when the machine running it dies.
+    with concurrency(
+        dataset_limit,
+        occupy=1,
+        timeout_seconds=ws.params.schedule.wait_for_run_s,
+        lease_duration=60,
+        strict=True,
+    ):
+        return _run(ws, data_hash, dataset, trigger)
+
+
+def _run(ws: Workspace, data_hash: str | None, dataset: str | None, trigger: str) -> Any:
+    from flywheel.pipeline.lock import project_lock
+    from flywheel.pipeline.sync import pull_data_version
+
     dataset = dataset or dataset_name(ws)
+    if data_hash and pull_data_version(ws, data_hash):
+        get_run_logger().info("data %s pulled from the remote", short_hash(data_hash))
     if data_hash:
         artifacts.label_run(data_hash, dataset, trigger)
         live = check_production(ws, data_hash)

@@ -46,13 +46,17 @@ def data_changed_trigger(ws: Workspace) -> DeploymentEventTrigger:
     )
 
 
-def build(ws: Workspace) -> RunnerDeployment:
+def schedules_of(ws: Workspace) -> list[Any]:
     schedule = ws.params.schedule
-    schedules: list[Any] = (
+    return (
         [Cron(schedule.cron, timezone=schedule.timezone, parameters={"trigger": "schedule"})]
         if schedule.cron.strip()
         else []
     )
+
+
+def build(ws: Workspace) -> RunnerDeployment:
+    schedules = schedules_of(ws)
     deployment = pipeline.to_deployment(
         name=deployment_name(ws),
         description=f"Retrain, gate and deploy on {dataset_name(ws)} ({ws.params_file})",

@@ -39,9 +39,17 @@ LABELS = ("neg", "pos")
 # --- models ----------------------------------------------------------------------------
 
 
-def stub_model(path: Path, input_type: int, rank: int, outputs: int, weight: float) -> Path:
+def stub_model(
+    path: Path,
+    input_type: int,
+    rank: int,
+    outputs: int,
+    weight: float,
+    spread: float = 0.0,
+) -> Path:
     """A real (tiny) ONNX graph with the families' contract: ``input`` of any shape after
-    the batch axis, ``logits`` (batch, outputs) = weight * sum of the inputs."""
+    the batch axis, ``logits`` (batch, outputs) = weight * (1 + spread * k) * sum of the
+    inputs for output k (``spread`` > 0: the classes' scores differ with the input)."""
     dims = ["batch", *[f"d{i}" for i in range(rank - 1)]]
     nodes = [
         helper.make_node("Cast", ["input"], ["x"], to=TensorProto.FLOAT),
@@ -56,7 +64,12 @@ def stub_model(path: Path, input_type: int, rank: int, outputs: int, weight: flo
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", outputs])],
         initializer=[
             helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
-            helper.make_tensor("weights", TensorProto.FLOAT, [1, outputs], [weight] * outputs),
+            helper.make_tensor(
+                "weights",
+                TensorProto.FLOAT,
+                [1, outputs],
+                [weight * (1 + spread * k) for k in range(outputs)],
+            ),
         ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
@@ -295,6 +308,7 @@ class Case:
     expect: frozenset[int]
     path: str = "/v1/predict"
     content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 def case(name: str, payload: Any, *expect: int, path: str = "/v1/predict") -> Case:
@@ -312,7 +326,8 @@ class Outcome:
 
 def send(client: httpx.Client, item: Case) -> Outcome:
     try:
-        r = client.post(item.path, content=item.body, headers={"content-type": item.content_type})
+        headers = {"content-type": item.content_type, **dict(item.headers)}
+        r = client.post(item.path, content=item.body, headers=headers)
     except httpx.HTTPError as err:
         return Outcome(item, 0, repr(err))
     return Outcome(item, r.status_code, r.text)

@@ -47,7 +47,9 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     version = root / "registry" / "news" / "versions" / "v0001"
     version.mkdir(parents=True)
     (version / "card.json").write_text(json.dumps({"version": "v0001", "task": 3}))
-    (root / "registry" / "news" / "production.json").write_text('{"version": "v0001"}')
+    (root / "registry" / "news" / "production.json").write_text(
+        '{"version": "v0001", "history": ["v0001"]}'
+    )
     return root
 
 
@@ -204,6 +206,21 @@ CASES: dict[str, tuple[Callable[[Path], None], tuple[str, ...], int, str]] = {
     "init: binary file": (_junk("binary"), ("init", "thing"), 3, "is a binary file"),
     "init: one column": (_junk("one_column"), ("init", "thing"), 3, "has 1 column"),
     "init: no such path": (_no_setup, ("init", "nowhere"), 3, "does not exist"),
+    # team mode
+    "up: database of another kind": (
+        _no_setup,
+        ("up", "--database", "mysql://u@db/prefect"),
+        2,
+        "use postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DB",
+    ),
+    "up: PostgreSQL not answering": (
+        _no_setup,
+        ("up", "--port", "0", "--database", "postgresql+asyncpg://u:pw@127.0.0.1:1/prefect"),
+        1,
+        "PostgreSQL at 127.0.0.1:1 does not accept connections",
+    ),
+    "up: unknown role": (_no_setup, ("up", "--role", "scheduler"), 2, "unknown --role"),
+    "worker: not a checkout": (_no_setup, ("worker",), 2, "is not a flywheel checkout"),
     "init: task the data cannot train": (
         _no_setup,
         ("init", "data/news", "--task", "tabular_regression"),
@@ -211,15 +228,6 @@ CASES: dict[str, tuple[Callable[[Path], None], tuple[str, ...], int, str]] = {
         "which trains",
     ),
 }
-# Being hardened on the run/deploy branch (release/registry/store.py); not this one's to fix.
-XFAIL = {
-    "corrupt registry alias": "the registry's corrupt-JSON handling is the run/deploy branch's",
-}
-
-
-def _params_case(name: str) -> object:
-    marks = [pytest.mark.xfail(reason=XFAIL[name], strict=False)] if name in XFAIL else []
-    return pytest.param(name, id=name, marks=marks)
 
 
 def assert_one_line(proc: subprocess.CompletedProcess[str], code: int, needle: str) -> None:
@@ -236,7 +244,7 @@ def assert_one_line(proc: subprocess.CompletedProcess[str], code: int, needle: s
     assert proc.returncode == code, (proc.returncode, errors[0])
 
 
-@pytest.mark.parametrize("name", [_params_case(n) for n in CASES])
+@pytest.mark.parametrize("name", list(CASES))
 def test_error_is_one_line_with_its_exit_code(base: Path, tmp_path: Path, name: str) -> None:
     setup, argv, code, needle = CASES[name]
     root = tmp_path / "project"

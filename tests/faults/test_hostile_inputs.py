@@ -38,6 +38,7 @@ from tests.faults.hostile import (
     text_bomb_chunk,
     watching,
 )
+from tests.faults.hostile_v2 import v2_cases
 
 from flywheel.datasets.png import encode_png
 from flywheel.release.registry import Registry
@@ -207,20 +208,40 @@ def run_family(task: str, cases: list[Case], tmp_path: Path, rounds: int = 3) ->
     return row
 
 
-def test_hostile_text_inputs(tmp_path: Path) -> None:
-    row = run_family("text_classification", text_cases(), tmp_path)
+# The same cases against the Open Inference Protocol routes (tests.faults.hostile_v2).
+PROTOCOLS = pytest.mark.parametrize("protocol", ["v1", "v2"])
+
+
+def for_protocol(cases: list[Case], task: str, protocol: str) -> list[Case]:
+    return cases if protocol == "v1" else v2_cases(cases, task)
+
+
+@PROTOCOLS
+def test_hostile_text_inputs(tmp_path: Path, protocol: str) -> None:
+    task = "text_classification"
+    row = run_family(task, for_protocol(text_cases(), task, protocol), tmp_path)
     assert row["cases"] >= 20
 
 
-def test_hostile_sentiment_inputs(tmp_path: Path) -> None:
+@PROTOCOLS
+def test_hostile_sentiment_inputs(tmp_path: Path, protocol: str) -> None:
     pytest.importorskip("tokenizers")
-    row = run_family("sentiment", text_cases(), tmp_path)
+    row = run_family("sentiment", for_protocol(text_cases(), "sentiment", protocol), tmp_path)
     assert row["cases"] >= 20
 
 
-def test_hostile_tabular_inputs(tmp_path: Path) -> None:
-    row = run_family("tabular_regression", tabular_cases(), tmp_path)
+@PROTOCOLS
+def test_hostile_tabular_inputs(tmp_path: Path, protocol: str) -> None:
+    task = "tabular_regression"
+    row = run_family(task, for_protocol(tabular_cases(), task, protocol), tmp_path)
     assert row["cases"] >= 20
+
+
+def test_hostile_image_inputs_v2(tmp_path: Path) -> None:
+    """The image cases on /v2 (the flood and hot swap below run on /v1 only)."""
+    task = "image_classification"
+    row = run_family(task, v2_cases(image_cases(), task), tmp_path, rounds=2)
+    assert row["cases"] >= 25
 
 
 def _legit_clients(url: str, stop: threading.Event, n: int = 16) -> tuple[list[Any], Any]:

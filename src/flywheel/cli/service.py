@@ -27,13 +27,41 @@ def up(
     server_timeout: Annotated[
         float, typer.Option(help="Seconds to wait for the Prefect server to answer.")
     ] = 120.0,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            help="The server's database, postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DB"
+            " (default: PREFECT_API_DATABASE_CONNECTION_URL, else SQLite under .prefect/).",
+        ),
+    ] = None,
+    pool: Annotated[
+        str | None,
+        typer.Option(help="Team mode: register `retrain` on this work pool; workers run it."),
+    ] = None,
+    role: Annotated[
+        list[str] | None,
+        typer.Option(help="Start only these pieces: server, worker, watch, serve (repeatable)."),
+    ] = None,
+    worker_name: Annotated[
+        str | None, typer.Option(help="Name of the worker started here (default: host-folder).")
+    ] = None,
 ) -> None:
     """Start a Prefect server, the `retrain` deployment and the data watcher; supervise them."""
     from flywheel.supervise.control import detach as start_detached
+    from flywheel.supervise.database import configured_database
+    from flywheel.supervise.team import parse_roles
     from flywheel.supervise.up import UpOptions, run_up
 
     options = UpOptions(
-        params=params, host=host, port=port, poll=poll, server_timeout=server_timeout
+        params=params,
+        host=host,
+        port=port,
+        poll=poll,
+        server_timeout=server_timeout,
+        database=configured_database(database),
+        pool=pool,
+        roles=parse_roles(role, pool),
+        worker_name=worker_name,
     )
     if detach:
         state = start_detached(options)
@@ -70,7 +98,25 @@ def status(
     typer.echo(json.dumps(report, indent=2, default=str) if as_json else render(report))
 
 
+@handled
+def worker(
+    pool: Annotated[str, typer.Option(help="The work pool `flywheel up --pool` registered.")] = (
+        "flywheel"
+    ),
+    name: Annotated[
+        str | None, typer.Option(help="Worker name shown in the UI (default: host-folder).")
+    ] = None,
+    limit: Annotated[int, typer.Option(help="Flow runs this worker runs at once.")] = 1,
+) -> None:
+    """Run flow runs of the team's server (PREFECT_API_URL) from this checkout
+    (or FLYWHEEL_CHECKOUT) until stopped."""
+    from flywheel.supervise.worker import run_worker
+
+    run_worker(pool, name, limit)
+
+
 def register(app: typer.Typer) -> None:
     app.command()(up)
+    app.command()(worker)
     app.command()(down)
     app.command()(status)

@@ -145,6 +145,9 @@ class TrainConfig(_Section):
     num_workers: Annotated[int, Field(ge=0)] = 0
     # Limits batches per epoch; 0 means "all". Tests use it to keep training tiny.
     limit_batches: Annotated[int, Field(ge=0)] = 0
+    devices: PositiveInt = 1
+    num_nodes: PositiveInt = 1
+    strategy: Literal["auto", "ddp"] = "auto"
 
 
 PruneRatio = Annotated[float, Field(ge=0.0, lt=1.0)]
@@ -268,6 +271,9 @@ class ServeConfig(_Section):
     # Rows waiting for the model; past this, requests get 503 + Retry-After at once instead
     # of queueing into timeouts (back-pressure a load balancer or client can act on).
     max_queued_rows: PositiveInt = 4096
+    # The name Open Inference Protocol clients call the served model by (/v2/models/<name>);
+    # None: its task (image_classification, sentiment, ...).
+    model_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")] | None = None
     poll_interval_s: Annotated[float, Field(gt=0.0)] = 1.0
     # A production version the server refused (it failed to load, e.g. out of memory) is
     # retried after a doubling back-off, from poll_interval_s up to this many seconds.

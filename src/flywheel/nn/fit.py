@@ -28,6 +28,7 @@ from flywheel.core.errors import ConfigError
 from flywheel.core.sections import TrainConfig
 from flywheel.datasets.arrays import make_loader
 from flywheel.families import get_family
+from flywheel.nn import distributed
 from flywheel.nn.callbacks import EpochHistory, ThrottledProgressBar
 from flywheel.nn.module import SupervisedModule
 
@@ -70,6 +71,7 @@ class FitResult:
     samples_per_s: float
     accelerator: str
     precision: str
+    processes: int = 1
 
 
 def _best_checkpoint(checkpoint_dir: Path, regression: bool) -> ModelCheckpoint:
@@ -92,9 +94,14 @@ def _trainer(
     accelerator, precision = resolve_precision(cfg)
     limit = cfg.limit_batches or None
     progress = sys.stderr.isatty()
+    # In a torchrun rank, join the others (Lightning reads the TorchElastic environment);
+    # anywhere else one process trains (the train stage launches torchrun when asked).
+    ranks = distributed.inside_launcher()
     trainer = L.Trainer(
         accelerator=accelerator,
-        devices=1,
+        devices=cfg.devices if ranks else 1,
+        num_nodes=cfg.num_nodes if ranks else 1,
+        strategy="ddp" if ranks else "auto",
         precision=precision,  # type: ignore[arg-type]
         max_epochs=max_epochs,
         callbacks=[
@@ -147,7 +154,11 @@ def fit_network(
             params, max_epochs, checkpoint_dir, [checkpoint, history, *extra_callbacks]
         )
         train_loader = make_loader(
-            *train, cfg.batch_size, shuffle=True, seed=params.seed, num_workers=cfg.num_workers
+            *train,
+            distributed.per_device_batch(cfg),
+            shuffle=True,
+            seed=params.seed,
+            num_workers=cfg.num_workers,
         )
         val_loader = make_loader(*val, 256, shuffle=False, num_workers=cfg.num_workers)
         start = time.perf_counter()
@@ -166,5 +177,6 @@ def fit_network(
         samples_per_s=round(seen * max(epochs, 1) / max(seconds, 1e-9), 1),
         accelerator=accelerator,
         precision=precision,
+        processes=int(trainer.world_size),
     )
     return module.net.cpu().eval(), result, history.rows

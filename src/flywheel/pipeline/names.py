@@ -34,5 +34,10 @@ def dataset_tag(dataset: str) -> str:
     return f"dataset:{dataset}"
 
 
+def dataset_limit(dataset: str) -> str:
+    """The global concurrency limit (one slot) every worker's run of ``dataset`` holds."""
+    return f"flywheel-dataset:{dataset}"
+
+
 def short_hash(data_hash: str) -> str:
     return data_hash.removesuffix(".dir")[:8]

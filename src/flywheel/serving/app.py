@@ -8,6 +8,8 @@ Routes (TF Serving / KServe v1 style, :mod:`.routes_v1`; probes and metrics,
     GET  /v1/feedback/{id}   the stored record's sidecar
     GET  /v1/model           the card of the model being served
     GET  /healthz /readyz /metrics
+    /v2/...                  the Open Inference Protocol (KServe v2 / Triton), :mod:`.routes_v2`
+    GET  /openapi.json       the routes' OpenAPI schema
     GET  /data-docs/...      the Great Expectations Data Docs (read-only, :mod:`.routes_docs`)
 
 Every refusal is ``{"error": <message>, "kind": <short name>}`` with a 4xx status (503
@@ -32,7 +34,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from flywheel.core.config import Params
 from flywheel.core.layout import Layout
 from flywheel.release.registry import Registry
-from flywheel.serving import routes_docs, routes_ops, routes_v1
+from flywheel.serving import routes_docs, routes_ops, routes_v1, routes_v2
 from flywheel.serving.auth import BearerAuthMiddleware
 from flywheel.serving.batcher import MicroBatcher
 from flywheel.serving.decoding import DecodePool
@@ -47,7 +49,7 @@ from flywheel.serving.telemetry import MetricsMiddleware, ServingMetrics
 if TYPE_CHECKING:
     from flywheel.serving.follower import RemoteFollower
 
-KNOWN_PATHS = (*routes_v1.PATHS, *routes_ops.PATHS)
+KNOWN_PATHS = (*routes_v1.PATHS, *routes_ops.PATHS, *routes_v2.PATHS)
 log = logging.getLogger("flywheel.serving")
 
 
@@ -142,7 +144,8 @@ def create_app(params: Params, layout: Layout, *, api_token: str | None = None) 
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
-        openapi_url=None,
+        # The schema lists the routes (v1, v2, probes); behind the token when there is one.
+        openapi_url="/openapi.json",
     )
     app.state.holder = state.holder
     app.state.batcher = state.batcher
@@ -150,6 +153,7 @@ def create_app(params: Params, layout: Layout, *, api_token: str | None = None) 
     app.state.feedback = state.feedback
     _error_handlers(app, state)
     app.include_router(routes_v1.router(state))
+    app.include_router(routes_v2.router(state))
     app.include_router(routes_ops.router(state))
     app.include_router(routes_docs.router(layout))
     # Added innermost first: metrics see every answer, auth runs before any body is read.

@@ -18,7 +18,7 @@ from flywheel.serving.telemetry import ServingMetrics
 
 TOKEN_ENV = "FLYWHEEL_API_TOKEN"
 # Orchestrators probe these without credentials; they reveal nothing but up/ready.
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"})
 
 
 def token_from_env() -> str | None:

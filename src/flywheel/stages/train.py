@@ -13,7 +13,7 @@ from flywheel.core.config import Params
 from flywheel.core.layout import Layout
 from flywheel.datasets.arrays import load_split
 from flywheel.families import get_family
-from flywheel.nn import progress
+from flywheel.nn import distributed, progress
 from flywheel.nn.checkpoint import evaluate_network
 from flywheel.nn.fit import fit_network
 
@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 
 
 def run(params: Params, layout: Layout) -> dict[str, object]:
+    if distributed.wanted(params.train) and not distributed.inside_launcher():
+        # Every rank runs this function again under torchrun; rank 0 writes the outputs.
+        return distributed.launch(params.train, layout.root, layout.train_metrics)
     L.seed_everything(params.seed, workers=True, verbose=False)
     family = get_family(params.task)
     spec = family.load_spec(layout.preprocessing_spec)
@@ -33,8 +36,10 @@ def run(params: Params, layout: Layout) -> dict[str, object]:
         val,
         max_epochs=params.train.max_epochs,
         checkpoint_dir=layout.model_dir,
-        extra_callbacks=progress.callbacks(),
+        extra_callbacks=progress.callbacks() if distributed.global_rank() == 0 else [],
     )
+    if distributed.global_rank() != 0:
+        return {}
     metrics: dict[str, object] = {
         **asdict(fit),
         **{f"val_{k}": round(v, 6) for k, v in evaluate_network(net, params, *val).items()},
@@ -60,3 +65,18 @@ def run(params: Params, layout: Layout) -> dict[str, object]:
         tests,
     )
     return metrics
+
+
+def main(argv: list[str] | None = None) -> None:
+    """One rank of a distributed training (flywheel.nn.distributed launches torchrun)."""
+    import sys
+    from pathlib import Path
+
+    from flywheel.core.workspace import workspace_at
+
+    ws = workspace_at(Path((argv or sys.argv[1:])[0]))
+    run(ws.params, ws.layout)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -110,6 +110,14 @@ class PrefectApi:
         response.raise_for_status()
         return bool(response.json().get("status") == "ACCEPT")
 
+    def workers(self, pool: str) -> list[dict[str, Any]]:
+        """The pool's workers with their status (ONLINE/OFFLINE) and last heartbeat."""
+        response = self._call("POST", f"/work_pools/{quote(pool)}/workers/filter", json={})
+        if response.status_code == 404:
+            return []
+        response.raise_for_status()
+        return list(response.json())
+
     def events(self, name: str, limit: int = 50) -> list[dict[str, Any]]:
         """Recent events called ``name``, newest first (the server keeps a day by default)."""
         response = self._call(
@@ -131,6 +139,9 @@ def run_summary(run: dict[str, Any]) -> dict[str, Any]:
         "end_time": run.get("end_time"),
         "expected_start_time": run.get("expected_start_time"),
         "tags": run.get("tags", []),
+        # The worker writes its name into the run's labels when it takes the run.
+        "worker": (run.get("labels") or {}).get("prefect.worker.name"),
+        "work_pool": run.get("work_pool_name"),
         "parameters": {
             k: v for k, v in (run.get("parameters") or {}).items() if k in ("data_hash", "trigger")
         },

@@ -14,10 +14,12 @@ from typing import Any
 
 from flywheel.core.workspace import open_workspace
 from flywheel.supervise.auth import check_model_server_bind
+from flywheel.supervise.database import DATABASE_ENV
 from flywheel.supervise.errors import AlreadyRunning, NotRunning, ServiceError
 from flywheel.supervise.prefect_server import host_port
 from flywheel.supervise.state import ServicePaths, pid_alive, read_state, running_state
 from flywheel.supervise.supervisor import terminate_group
+from flywheel.supervise.team import ROLES
 from flywheel.supervise.up import UpOptions, resolve_server
 
 
@@ -28,6 +30,14 @@ def _up_argv(options: UpOptions) -> list[str]:
         argv += ["--params", str(options.params.resolve())]
     if options.poll:
         argv.append("--poll")
+    # --database travels in the environment (see detach): a password in argv is public.
+    if options.pool:
+        argv += ["--pool", options.pool]
+    if options.worker_name:
+        argv += ["--worker-name", options.worker_name]
+    if options.roles != frozenset(ROLES):
+        for role in sorted(options.roles):
+            argv += ["--role", role]
     return argv
 
 
@@ -49,9 +59,13 @@ def detach(options: UpOptions, timeout: float = 300.0) -> dict[str, Any]:
         options = replace(options, port=host_port(api)[1])
     log = paths.log_file("up")
     log.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if options.database:
+        env.update(dict.fromkeys(DATABASE_ENV, options.database))
     with log.open("ab") as out:
         proc = subprocess.Popen(
             _up_argv(options),
+            env=env,
             cwd=ws.project,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -84,6 +98,8 @@ def _matches(pid: int, marker: str) -> bool:
 _MARKERS = {
     "server": "prefect",
     "serve": "flows.retrain",
+    "register": "flows.pool",
+    "worker": "prefect worker",
     "model-server": "flywheel.cli serve",
     "watcher": "flywheel.triggers.watcher",
 }

@@ -71,10 +71,20 @@ def server_command(host: str, port: int) -> list[str]:
     ]
 
 
-def server_env(home: Path, host: str, port: int) -> dict[str, str]:
+def server_env(home: Path, host: str, port: int, database: str | None = None) -> dict[str, str]:
+    """``database``: a PostgreSQL URL (see flywheel.supervise.database); None keeps
+    whatever the environment says, SQLite under ``home`` when it says nothing."""
+    from flywheel.supervise.database import DATABASE_ENV, database_env
+
     env = prefect_env(home, api_url(host, port))
     # The server process is the API, not a client of one.
     env.pop("PREFECT_API_URL", None)
+    for key, value in database_env(database).items():
+        if key in DATABASE_ENV:
+            # Both spellings, so a stale one in the caller's shell cannot win.
+            env.update(dict.fromkeys(DATABASE_ENV, value))
+        else:
+            env.setdefault(key, value)
     home.mkdir(parents=True, exist_ok=True)
     return add_server_auth(env, auth_string(env))
 

@@ -49,6 +49,23 @@ def _deployment(api: PrefectApi, name: str, runs: int) -> dict[str, Any] | None:
             for a in api.automations_of(deployment_id)
         ],
         "runs": [run_summary(r) for r in api.flow_runs(deployment_id, limit=runs)],
+        "pool": _pool(api, deployment.get("work_pool_name")),
+    }
+
+
+def _pool(api: PrefectApi, name: str | None) -> dict[str, Any] | None:
+    if not name:
+        return None
+    return {
+        "name": name,
+        "workers": [
+            {
+                "name": w.get("name"),
+                "status": w.get("status"),
+                "last_heartbeat": w.get("last_heartbeat_time"),
+            }
+            for w in api.workers(name)
+        ],
     }
 
 
@@ -59,7 +76,19 @@ def collect(ws: Workspace, runs: int = 5) -> dict[str, Any]:
         "project": str(ws.project),
         "up": None
         if up is None
-        else {k: up.get(k) for k in ("pid", "started_at", "ready", "own_server", "children")},
+        else {
+            k: up.get(k)
+            for k in (
+                "pid",
+                "started_at",
+                "ready",
+                "own_server",
+                "children",
+                "database",
+                "pool",
+                "roles",
+            )
+        },
         "server": {"api_url": api_url, "ui_url": ui_url(api_url) if api_url else None},
         "deployment": None,
         "production": _production(ws),
@@ -77,6 +106,13 @@ def collect(ws: Workspace, runs: int = 5) -> dict[str, Any]:
     return out
 
 
+def _pool_lines(pool: dict[str, Any] | None) -> list[str]:
+    if pool is None:
+        return ["  runs on     the serve process of `flywheel up`"]
+    workers = ", ".join(f"{w['name']} ({str(w['status']).lower()})" for w in pool["workers"])
+    return [f"  work pool   {pool['name']}: {workers or 'no workers yet'}"]
+
+
 def render(status: dict[str, Any]) -> str:
     lines = [f"project     {status['project']}"]
     up = status["up"]
@@ -91,7 +127,9 @@ def render(status: dict[str, Any]) -> str:
     server = status["server"]
     if server["api_url"]:
         health = "healthy" if server.get("healthy") else "NOT answering"
-        lines.append(f"server      {server['ui_url']} ({health})")
+        database = (up or {}).get("database")
+        on = f", {database}" if database else ""
+        lines.append(f"server      {server['ui_url']} ({health}{on})")
     else:
         lines.append("server      none (run `flywheel up`, or set PREFECT_API_URL)")
     deployment = status["deployment"]
@@ -111,11 +149,13 @@ def render(status: dict[str, Any]) -> str:
             + (", ".join(", ".join(t["expect"]) for t in deployment["triggers"]) or "none")
         )
         lines.append(f"  concurrency {deployment['concurrency_limit']}")
+        lines.extend(_pool_lines(deployment["pool"]))
         lines.append("  last runs" if deployment["runs"] else "  last runs   none yet")
         for run in deployment["runs"]:
             when = (run["start_time"] or run["expected_start_time"] or "")[:19]
             message = f"  {run['message']}" if run["state_type"] == "FAILED" else ""
-            lines.append(f"    {when}  {run['name']:<12} {run['state_name']}{message}")
+            where = f"  on {run['worker']}" if run.get("worker") else ""
+            lines.append(f"    {when}  {run['name']:<12} {run['state_name']}{where}{message}")
     production = status["production"]
     if production is None:
         lines.append("production  none")

@@ -1,7 +1,10 @@
 """``flywheel up``: bring the long-running pieces up under one supervisor.
 
     server  (unless PREFECT_API_URL names one)  prefect server start, SQLite under .prefect/
+            or the PostgreSQL database given with --database
     serve   python -m flows.retrain              registers `retrain` and runs its flow runs
+            (with --pool: `register`, python -m flows.pool, puts it on the work pool, and
+            `worker`, a Prefect worker on that pool, runs them; see supervise/team.py)
     watcher python -m flywheel.triggers.watcher   turns data changes into events
 
 The supervisor writes ``.flywheel/service/up.json`` (its pid, the API address, its
@@ -11,30 +14,25 @@ this ``up`` registered (with its trigger) is on the server.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from flywheel.core.workspace import Workspace, open_workspace
 from flywheel.pipeline.names import full_name
-from flywheel.supervise.api import PrefectApi, parse_time
 from flywheel.supervise.auth import auth_string, check_model_server_bind, check_prefect_bind
+from flywheel.supervise.database import check_reachable, kind
+from flywheel.supervise.deployment import crash_interrupted_runs, wait_deployment
 from flywheel.supervise.errors import (
     AlreadyRunning,
     PortInUseError,
     ServerUnavailable,
-    ServiceError,
 )
 from flywheel.supervise.ports import free_port, port_in_use
 from flywheel.supervise.prefect_server import (
@@ -54,6 +52,12 @@ from flywheel.supervise.state import (
     write_state,
 )
 from flywheel.supervise.supervisor import ChildSpec, Supervisor
+from flywheel.supervise.team import (
+    ROLES,
+    default_worker_name,
+    worker_command,
+    worker_env,
+)
 
 DEFAULT_PORT = 4200
 
@@ -65,6 +69,10 @@ class UpOptions:
     port: int = DEFAULT_PORT
     poll: bool = False
     server_timeout: float = 120.0
+    database: str | None = None
+    pool: str | None = None
+    roles: frozenset[str] = frozenset(ROLES)
+    worker_name: str | None = None
 
 
 class _Interrupted(Exception):
@@ -74,6 +82,11 @@ class _Interrupted(Exception):
 def resolve_server(options: UpOptions) -> tuple[str, bool]:
     """(API address, whether we start the server). Fails fast on a busy port."""
     external = os.environ.get("PREFECT_API_URL")
+    if not external and "server" not in options.roles:
+        raise ServerUnavailable(
+            "PREFECT_API_URL is not set: point it at the team's server"
+            " (http://HOST:PORT/api) or add --role server"
+        )
     if external:
         if not is_healthy(external):
             raise ServerUnavailable(
@@ -103,11 +116,36 @@ def _server_spec(
     return ChildSpec(
         name="server",
         argv=server_command(host, port),
-        env=server_env(home, host, port),
+        env=server_env(home, host, port, options.database),
         cwd=ws.project,
         log=server_log,
         wait_ready=lambda proc: wait_healthy(api, options.server_timeout, proc, server_log),
         reap_group=True,
+    )
+
+
+def _deployment_spec(
+    ws: Workspace,
+    paths: ServicePaths,
+    api: str,
+    env: dict[str, str],
+    target: list[str],
+    options: UpOptions,
+) -> ChildSpec:
+    """Without a pool the serve process runs the flow runs itself; with one it only
+    registers the deployment there and the workers run them."""
+    name, module = ("register", "flows.pool") if options.pool else ("serve", "flows.retrain")
+    pool = ["--pool", options.pool] if options.pool else []
+    log = paths.log_file(name)
+    return ChildSpec(
+        name=name,
+        argv=[sys.executable, "-m", module, *target, *pool],
+        env=env,
+        cwd=ws.project,
+        log=log,
+        wait_ready=lambda proc: wait_deployment(
+            api, full_name(ws), datetime.now(UTC), options.server_timeout, proc, log
+        ),
     )
 
 
@@ -122,29 +160,27 @@ def child_specs(
     specs = []
     if own_server:
         specs.append(_server_spec(ws, paths, api, home, options))
-    serve_log = paths.log_file("serve")
-    specs.append(
-        ChildSpec(
-            name="serve",
-            argv=[sys.executable, "-m", "flows.retrain", *target],
-            env=env,
-            cwd=ws.project,
-            log=serve_log,
-            wait_ready=lambda proc: wait_deployment(
-                api, full_name(ws), datetime.now(UTC), options.server_timeout, proc, serve_log
-            ),
+    if "server" in options.roles:
+        specs.append(_deployment_spec(ws, paths, api, env, target, options))
+    if "serve" in options.roles:
+        # The HTTP endpoint serving the production model; it hot-swaps on every promotion.
+        argv = [sys.executable, "-m", "flywheel.cli", "serve", "--params", str(ws.params_file)]
+        specs.append(
+            ChildSpec("model-server", argv, env, ws.project, paths.log_file("model-server"))
         )
-    )
-    # The HTTP endpoint serving the production model; it hot-swaps on every promotion.
-    specs.append(
-        ChildSpec(
-            name="model-server",
-            argv=[sys.executable, "-m", "flywheel.cli", "serve", "--params", str(ws.params_file)],
-            env=env,
-            cwd=ws.project,
-            log=paths.log_file("model-server"),
+    if options.pool and "worker" in options.roles:
+        name = options.worker_name or default_worker_name(ws.project)
+        specs.append(
+            ChildSpec(
+                "worker",
+                worker_command(options.pool, name, 1),
+                worker_env(ws.project, env),
+                ws.project,
+                paths.log_file("worker"),
+            )
         )
-    )
+    if "watch" not in options.roles:
+        return specs
     specs.append(
         ChildSpec(
             name="watcher",
@@ -163,54 +199,8 @@ def child_specs(
     return specs
 
 
-def deployment_ready(api: PrefectApi, name: str, since: datetime) -> bool:
-    """The deployment was (re)registered after ``since`` and its trigger exists."""
-    deployment = api.deployment(name)
-    if deployment is None:
-        return False
-    updated = parse_time(deployment.get("updated"))
-    if updated is None or updated < since:
-        return False
-    return bool(api.automations_of(str(deployment["id"])))
-
-
-def wait_deployment(
-    api_url: str,
-    name: str,
-    since: datetime,
-    timeout: float,
-    proc: subprocess.Popen[bytes],
-    log: Path,
-) -> None:
-    deadline = time.monotonic() + timeout
-    with PrefectApi(api_url) as api:
-        while time.monotonic() < deadline:
-            with contextlib.suppress(ServiceError, OSError):
-                if deployment_ready(api, name, since):
-                    return
-            if proc.poll() is not None:
-                raise ServiceError(
-                    f"the serve process exited with code {proc.returncode} before registering"
-                    f" {name}; see {log}"
-                )
-            time.sleep(0.5)
-    raise ServiceError(f"{name} was not registered within {timeout:.0f}s; see {log}")
-
-
-def _crash_interrupted_runs(api_url: str, name: str, echo: Callable[[str], None]) -> None:
-    """Runs the stopped serve process was executing died with it; say so on the server,
-    or the UI would show them running forever and they would hold the concurrency slot."""
-    with contextlib.suppress(ServiceError, OSError, httpx.HTTPError), PrefectApi(api_url) as api:
-        deployment = api.deployment(name)
-        if deployment is None:
-            return
-        for run in api.flow_runs(str(deployment["id"]), limit=20):
-            if (run.get("state") or {}).get("type") in ("RUNNING", "PENDING"):
-                api.crash(run["id"], "interrupted: `flywheel up` stopped while it ran")
-                echo(f"  run {run['name']} was interrupted; marked Crashed")
-
-
-def _initial_state(ws: Workspace, api: str, own_server: bool) -> dict[str, Any]:
+def _initial_state(ws: Workspace, api: str, own_server: bool, options: UpOptions) -> dict[str, Any]:
+    database_kind = kind(options.database) if own_server else None
     return {
         "pid": os.getpid(),
         "project": str(ws.project),
@@ -219,6 +209,9 @@ def _initial_state(ws: Workspace, api: str, own_server: bool) -> dict[str, Any]:
         "ui_url": ui_url(api),
         "own_server": own_server,
         "deployment": full_name(ws),
+        "pool": options.pool,
+        "roles": sorted(options.roles),
+        "database": database_kind,
         "started_at": datetime.now(UTC).isoformat(),
         "ready": False,
     }
@@ -236,7 +229,9 @@ def run_up(options: UpOptions, echo: Callable[[str], None] = print) -> None:
         )
     check_model_server_bind(ws.params.serve.host)
     api, own_server = resolve_server(options)
-    state = _initial_state(ws, api, own_server)
+    if own_server and options.database:
+        check_reachable(options.database)
+    state = _initial_state(ws, api, own_server, options)
     supervisor: Supervisor
 
     def save() -> None:
@@ -257,7 +252,8 @@ def run_up(options: UpOptions, echo: Callable[[str], None] = print) -> None:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         echo(f"flywheel up: {ws.project} ({ws.params_file.name})")
-        echo(f"  Prefect API {api} ({'started here' if own_server else 'existing server'})")
+        where = f"started here, {state['database']}" if own_server else "existing server"
+        echo(f"  Prefect API {api} ({where})")
         supervisor.start()
         starting = False
         state["ready"] = True
@@ -271,8 +267,9 @@ def run_up(options: UpOptions, echo: Callable[[str], None] = print) -> None:
     finally:
         starting = False
         echo("flywheel up: stopping")
-        supervisor.stop(["watcher", "serve"])
-        _crash_interrupted_runs(api, full_name(ws), echo)
+        supervisor.stop(["watcher", "serve", "register"])
+        if options.pool is None:  # a worker's runs are not ours to crash
+            crash_interrupted_runs(api, full_name(ws), echo)
         supervisor.stop()
         clear_state(paths, os.getpid())
         for sig, handler in previous.items():

@@ -1,0 +1,53 @@
+"""The train stage on two CPU processes (torchrun, gloo) against one process: the same
+outputs, and an accuracy within one point with the same seed, epochs and global batch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from flywheel.core.workspace import open_workspace
+from flywheel.datasets.digits import materialise_digits
+from flywheel.families.image.manifest import build_manifest
+from flywheel.stages import preprocess, train
+
+pytestmark = [pytest.mark.slow]
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def _workspace(root: Path, train_cfg: dict) -> object:
+    root.mkdir(parents=True)
+    shutil.copy(PROJECT / "dvc.yaml", root / "dvc.yaml")
+    raw = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    raw["train"] = {**(raw.get("train") or {}), **train_cfg}
+    (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    ws = open_workspace(root / "params.yaml", root)
+    materialise_digits(ws.layout.data)
+    manifest = ws.layout.accepted_manifest
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    build_manifest(ws.layout.data)[["path", "label", "sha256"]].to_csv(manifest, index=False)
+    preprocess.run(ws.params, ws.layout)
+    return ws
+
+
+def test_two_processes_train_like_one(tmp_path: Path) -> None:
+    common = {"max_epochs": 8, "patience": 8, "batch_size": 64}
+    single = _workspace(tmp_path / "one", common)
+    one = train.run(single.params, single.layout)  # type: ignore[attr-defined]
+    double = _workspace(tmp_path / "two", {**common, "devices": 2})
+    two = train.run(double.params, double.layout)  # type: ignore[attr-defined]
+    assert one["processes"] == 1 and two["processes"] == 2
+    # The same outputs, written once (by rank 0).
+    for ws in (single, double):
+        layout = ws.layout  # type: ignore[attr-defined]
+        assert (layout.model_dir / "model.ckpt").is_file()
+        assert json.loads(layout.train_metrics.read_text())["processes"] in (1, 2)
+        assert layout.train_curve.read_text().startswith("epoch,")
+    assert set(one) == set(two)
+    accuracy = next(k for k in one if k.startswith("test_acc"))
+    assert abs(float(one[accuracy]) - float(two[accuracy])) <= 0.01, (one, two)

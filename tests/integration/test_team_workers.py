@@ -1,0 +1,205 @@
+"""Team mode end to end: a Prefect server on PostgreSQL, the retrain deployments of two
+datasets on a process work pool, two workers each in its own checkout.
+
+    parallel   X and Y change at once  -> one run each, on different workers, overlapping
+    burst      two events for X at once -> runs one at a time, never overlapping
+    crash      the machine running X dies (worker and run killed -9) -> the run is marked
+               Crashed by the heartbeat automation, the dataset's slot comes back, and the
+               watcher (on the other machine) announces the version again; it is promoted
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import combinations
+from pathlib import Path
+
+import pytest
+from tests.integration import postgres
+from tests.integration.service_helpers import SERVICE_PARAMS, digit_image, stop_group, wait_for
+from tests.integration.team_helpers import (
+    POOL,
+    Worker,
+    clone,
+    deployment_runs,
+    interval,
+    limit_slots,
+    make_origin,
+    raw_run,
+    start_server_on,
+    wait_settled,
+)
+
+from flywheel.core.workspace import open_workspace
+from flywheel.datasets.hashing import data_hash
+from flywheel.pipeline.names import dataset_limit
+from flywheel.release.registry import Registry
+from flywheel.supervise.api import PrefectApi
+from flywheel.supervise.ports import free_port
+from flywheel.triggers.events import emit_data_changed
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not postgres.available(), reason="PostgreSQL 15 is not installed"),
+]
+
+X, Y = "flywheel-pipeline/retrain", "flywheel-pipeline/retrain-paramsY"
+RUN_TIMEOUT = 420
+TEAM_PARAMS = {**SERVICE_PARAMS, "schedule": {"cron": "", "debounce_s": 1.0, "recheck_s": 5.0}}
+
+
+@dataclass
+class Team:
+    api: PrefectApi
+    env: dict[str, str]
+    checkouts: dict[str, Path]
+    workers: dict[str, Worker]
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
+    root = tmp_path_factory.mktemp("team")
+    pg = postgres.start_postgres(Path(tempfile.mkdtemp(prefix="flywheel-pg-")))
+    server = None
+    workers: dict[str, Worker] = {}
+    try:
+        server, api_url = start_server_on(root / "server-home", free_port(), pg.url)
+        env = {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_LOGGING_LEVEL": "INFO"}
+        origin = make_origin(root / "origin", TEAM_PARAMS)
+        checkouts = {n: clone(origin, root / n / "checkout") for n in ("a", "b")}
+        for params in ("params.yaml", "paramsY.yaml"):
+            subprocess.run(
+                [sys.executable, "-m", "flows.pool", "--pool", POOL, "--params", params, "--once"],
+                cwd=checkouts["a"],
+                env={**env, "PREFECT_HOME": str(root / "a" / "home")},
+                check=True,
+                timeout=300,
+            )
+        for n, checkout in checkouts.items():
+            workers[n] = Worker(
+                f"worker-{n}", checkout, {**env, "PREFECT_HOME": str(root / n / "home")}
+            )
+            workers[n].start()
+        api = PrefectApi(api_url)
+        wait_for(lambda: len(_online(api)) == 2, 120, "both workers online")
+        yield Team(api, env, checkouts, workers)
+        api.close()
+    finally:
+        for worker in workers.values():
+            worker.stop()
+        if server is not None:
+            stop_group(server)
+        pg.stop()
+
+
+def _online(api: PrefectApi) -> set[str]:
+    return {w["name"] for w in api.workers(POOL) if w.get("status") == "ONLINE"}
+
+
+def _change(team: Team, folder: str, label: int, variant: int) -> str:
+    """The same new image in every checkout (what a pull from the remote would do)."""
+    hashes = set()
+    for checkout in team.checkouts.values():
+        (checkout / folder / str(label) / f"team-{variant:03d}.png").write_bytes(
+            digit_image(label, variant)
+        )
+        hashes.add(data_hash(checkout / folder))
+    (only,) = hashes
+    return only
+
+
+def _emit(team: Team, params: str, digest: str) -> None:
+    ws = open_workspace(team.checkouts["a"] / params, team.checkouts["a"])
+    emit_data_changed(ws, digest, None, {}, api_url=team.env["PREFECT_API_URL"])
+
+
+def _overlap_s(a: dict, b: dict) -> float:
+    (a0, a1), (b0, b1) = interval(a), interval(b)
+    return (min(a1, b1) - max(a0, b0)).total_seconds()
+
+
+def test_two_datasets_run_in_parallel_on_two_workers(team: Team) -> None:
+    hx, hy = _change(team, "data", 1, 0), _change(team, "dataY", 2, 0)
+    _emit(team, "params.yaml", hx)
+    _emit(team, "paramsY.yaml", hy)
+    (rx,) = wait_settled(team.api, X, 1, RUN_TIMEOUT)
+    (ry,) = wait_settled(team.api, Y, 1, RUN_TIMEOUT)
+    assert rx["state_type"] == ry["state_type"] == "COMPLETED", (rx, ry)
+    assert rx["work_pool"] == ry["work_pool"] == POOL
+    assert {rx["worker"], ry["worker"]} == {"worker-a", "worker-b"}
+    assert _overlap_s(rx, ry) > 0, "the two datasets ran one after the other"
+    # Each worker ran its own checkout and promoted there.
+    x_checkout = team.checkouts[rx["worker"][-1]]
+    card = Registry(x_checkout / "registry").production()
+    assert card is not None and card.data_hash == hx
+    params = raw_run(team.api, rx["id"])["parameters"]
+    assert params["dataset_limit"] == dataset_limit("data") and params["data_hash"] == hx
+
+
+def test_a_burst_on_one_dataset_runs_one_at_a_time(team: Team) -> None:
+    before = len(deployment_runs(team.api, X))
+    digests = [_change(team, "data", 4, i) for i in range(1, 3)]
+    for digest in digests:
+        _emit(team, "params.yaml", digest)
+    runs = wait_settled(team.api, X, before + 2, 2 * RUN_TIMEOUT)[before:]
+    assert [r["state_type"] for r in runs] == ["COMPLETED"] * 2, runs
+    for a, b in combinations(runs, 2):
+        assert _overlap_s(a, b) <= 0, f"{a['name']} and {b['name']} overlapped"
+    assert limit_slots(team.api, dataset_limit("data")) == 0
+
+
+def test_a_dead_worker_machine_crashes_its_run_and_the_version_is_retried(team: Team) -> None:
+    # Only worker a takes work; worker b's machine runs the watcher (the retrying component).
+    team.workers["b"].stop()
+    assert team.workers["b"].proc is not None and team.workers["b"].proc.poll() is not None
+    before = len(deployment_runs(team.api, X))
+    digest = _change(team, "data", 6, 9)
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "flywheel.triggers.watcher", "--project", str(team.checkouts["b"])],
+        cwd=team.checkouts["b"],
+        env={**team.env, "PREFECT_HOME": str(team.checkouts["b"].parent / "home")},
+        stdout=(team.checkouts["b"].parent / "watcher.log").open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        run = wait_for(
+            lambda: next(
+                (r for r in deployment_runs(team.api, X)[before:] if r["state_type"] == "RUNNING"),
+                None,
+            ),
+            RUN_TIMEOUT,
+            "worker-a to start the run",
+        )
+        assert run["worker"] == "worker-a"
+        wait_for(lambda: limit_slots(team.api, dataset_limit("data")) == 1, 60, "the slot held")
+        # The machine dies: its worker and the run's own process (which a worker's death
+        # alone would leave running, in its own session).
+        pid = raw_run(team.api, run["id"])["infrastructure_pid"]
+        os.killpg(team.workers["a"].proc.pid, signal.SIGKILL)  # type: ignore[union-attr]
+        os.kill(int(pid), signal.SIGKILL)
+        team.workers["b"].start()
+        crashed = wait_for(
+            lambda: (r := raw_run(team.api, run["id"]))["state"]["type"] == "CRASHED" and r,
+            300,
+            "the heartbeat automation to crash the run",
+            3,
+        )
+        assert "heartbeat" in crashed["state"]["message"]
+        runs = wait_settled(team.api, X, before + 2, 2 * RUN_TIMEOUT)[before:]
+        retried = [
+            r for r in runs if r["id"] != run["id"] and r["parameters"].get("data_hash") == digest
+        ]
+        assert retried and retried[-1]["state_type"] == "COMPLETED", runs
+        assert retried[-1]["worker"] == "worker-b"
+        card = Registry(team.checkouts["b"] / "registry").production()
+        assert card is not None and card.data_hash == digest
+        assert limit_slots(team.api, dataset_limit("data")) == 0
+    finally:
+        stop_group(watcher)
