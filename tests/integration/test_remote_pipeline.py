@@ -4,6 +4,7 @@ pulls exactly A's data version and restores every stage from the run cache."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 
@@ -34,23 +35,33 @@ def test_machine_b_skips_every_stage_from_the_remote_run_cache(
     assert store.keys(store.key("dvc", "runs") + "/", "t")  # the run cache is up there
     assert store.etag(store.key("registry", "production.json"), "t")
 
+    # B is told about A's data version (the event): it pulls exactly that version, finds
+    # it already in production with the same params, and has nothing to do.
+    told = run_flow(b, data_hash=first["data_hash"])
+    assert told["nothing_to_do"] and told["data_hash"] == first["data_hash"]
+    assert not any(s["ran"] for s in told["stages"].values())
+
+    # C clones A after A committed its DVC files (git pull, `flywheel run`): it pulls the
+    # recorded version, validates it itself (validate's report is not cacheable, so never
+    # in the run cache) and restores every later stage from what A pushed.
+    git = ["git", "-c", "user.email=ci@localhost", "-c", "user.name=ci"]
+    subprocess.run(["git", "add", "data.dvc", "dvc.lock", ".gitignore"], cwd=a, check=True)
+    subprocess.run([*git, "commit", "-qm", "run"], cwd=a, check=True)
+    c = tmp_path / "c"
+    subprocess.run(["git", "clone", "-q", str(a), str(c)], check=True)
     started = time.perf_counter()
-    second = run_flow(b, data_hash=first["data_hash"])
-    b_seconds = time.perf_counter() - started
-    assert second["data_hash"] == first["data_hash"]  # exactly A's version, pulled
-    # B validates the pulled data itself (validate's report is not cached, so never in the
-    # run cache); every later stage is restored from what A pushed, none runs.
+    second = run_flow(c)
+    c_seconds = time.perf_counter() - started
+    assert second["data_hash"] == first["data_hash"]
     stages = second["stages"]
     assert stages.pop("validate")["ran"]
     assert all(s["restored"] for s in stages.values()), stages
     assert second["deploy"]["status"] == "unchanged" and second["deploy"]["version"] == "v0001"
-    b_registry = open_registry(b / "registry", remote)
-    assert b_registry.production_version() == "v0001"
-    assert (
-        b_registry.verify("v0001").sha256
-        == open_registry(a / "registry", remote).card("v0001").sha256
-    )
-    print(f"A cold {a_seconds:.1f}s, B from the run cache {b_seconds:.1f}s")
+    c_registry = open_registry(c / "registry", remote)
+    assert c_registry.production_version() == "v0001"
+    a_card = open_registry(a / "registry", remote).card("v0001")
+    assert c_registry.verify("v0001").sha256 == a_card.sha256
+    print(f"A cold {a_seconds:.1f}s, C from the run cache {c_seconds:.1f}s")
 
 
 def test_store_stopped_before_the_push_fails_cleanly_and_rerun_completes(
