@@ -68,12 +68,22 @@ def prepare(ws: Workspace) -> list[str]:
     retry_delay_seconds=3,
     retry_condition_fn=_transient,
 )
-def snapshot_data(ws: Workspace) -> DataVersion:
+def snapshot_data(ws: Workspace, wanted: str | None = None) -> DataVersion:
     from flywheel.pipeline import steps
 
-    version = steps.snapshot(ws)
+    version = steps.snapshot(ws, wanted)
     get_run_logger().info("data %s: the version this run validates and trains on", version.hash)
     return version
+
+
+@task(name="push", cache_policy=NO_CACHE)
+def push_run(ws: Workspace) -> int:
+    """Data, stage outputs and run cache to the team remote, before anything is deployed."""
+    from flywheel.pipeline import steps
+
+    pushed = steps.push(ws)
+    get_run_logger().info("pushed %d object(s) to %s", pushed, ws.params.remote.url)
+    return pushed
 
 
 @task(name="record-data", cache_policy=NO_CACHE)
@@ -256,12 +266,14 @@ def _locked_run(ws: Workspace, data_hash: str | None, dataset: str, trigger: str
     from flywheel.pipeline.summary import failure_reason, record_json
 
     prepare(ws)
-    data = snapshot_data(ws)
+    data = snapshot_data(ws, data_hash)
     if data.hash != data_hash:
         artifacts.label_run(data.hash, dataset, trigger)
     record = RunRecord(workspace=ws.name, data=data)
     try:
         data = _run_stages(ws, plan(ws), record, data)
+        if ws.params.remote.enabled:
+            push_run(ws)
         record.deploy = gate_and_deploy(ws, data)
     except Exception as err:
         record.status = f"failed: {failure_reason(err)}"

@@ -11,6 +11,9 @@ import pytest
 
 PROJECT = Path(__file__).resolve().parents[1]
 
+# The loopback S3 server fixtures (`s3_server`, `remote`) of the team-mode tests.
+pytest_plugins = ["tests.moto_s3"]
+
 # Keep third-party telemetry off for every test process and its children.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")

@@ -21,7 +21,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-LIBRARY_LOGGERS = ("great_expectations", "dvc", "lightning.pytorch", "onnxruntime")
+LIBRARY_LOGGERS = (
+    "great_expectations",
+    "dvc",
+    "lightning.pytorch",
+    "onnxruntime",
+    "botocore",
+    "boto3",
+    "s3fs",
+)
 
 
 @app.callback()
@@ -44,9 +52,9 @@ def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> 
 
 
 def _register() -> None:
-    from flywheel.cli import data, feedback, init, models, pipeline, service
+    from flywheel.cli import data, feedback, init, models, pipeline, remote, service
 
-    for module in (init, pipeline, models, service):
+    for module in (init, pipeline, models, service, remote):
         module.register(app)
     data.register(app)
     feedback.register(app)

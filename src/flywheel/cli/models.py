@@ -38,9 +38,10 @@ def _listing(registry: Any) -> tuple[str | None, list[dict[str, Any]], list[str]
 @handled
 def models(params: ParamsOpt = None, as_json: JsonOpt = False) -> None:
     """List registered model versions and which one is in production."""
-    from flywheel.release.registry import Registry
+    from flywheel.release.registry import open_registry
 
-    registry = Registry(workspace(params).layout.registry)
+    ws = workspace(params)
+    registry = open_registry(ws.layout.registry, ws.params.remote)
     production, entries, problems = _listing(registry)
     if as_json:
         versions = [
@@ -97,9 +98,10 @@ def predict(
 ) -> None:
     """Predict with the production model (the same preprocessing as training)."""
     from flywheel.release.predictor import Predictor
-    from flywheel.release.registry import Registry
+    from flywheel.release.registry import open_registry
 
-    predictor = Predictor.from_registry(Registry(workspace(params).layout.registry))
+    ws = workspace(params)
+    predictor = Predictor.from_registry(open_registry(ws.layout.registry, ws.params.remote))
     sources, instances = _read_instances(predictor.family, paths)
     predictions = predictor.predict_instances(instances)
     if as_json:
@@ -117,9 +119,10 @@ def predict(
 def rollback(params: ParamsOpt = None) -> None:
     """Move production back to the version it pointed at before (with a corrupt
     production.json: to the last good version the registry's journal names)."""
-    from flywheel.release.registry import Registry
+    from flywheel.release.registry import open_registry
 
-    card = Registry(workspace(params).layout.registry).rollback()
+    ws = workspace(params)
+    card = open_registry(ws.layout.registry, ws.params.remote).rollback()
     typer.echo(f"production is now {card.version}")
 
 

@@ -22,6 +22,7 @@ from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from flywheel.core.errors import ConfigError
 from flywheel.core.loop_sections import FeedbackConfig, MonitorConfig
+from flywheel.core.remote_section import RemoteConfig
 from flywheel.core.sections import (
     LOWER_IS_BETTER,
     CompressConfig,
@@ -63,6 +64,7 @@ class Params(_Section):
     schedule: ScheduleConfig = ScheduleConfig()
     feedback: FeedbackConfig = FeedbackConfig()
     monitor: MonitorConfig = MonitorConfig()
+    remote: RemoteConfig = RemoteConfig()
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 

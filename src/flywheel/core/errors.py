@@ -78,3 +78,18 @@ class DataChangedError(TransientError):
 class ProjectBusy(TransientError):
     """Another run of the same project holds it (runs never overlap) and did not finish
     within ``schedule.wait_for_run_s``; the message names that run."""
+
+
+class RemoteError(FlywheelError):
+    """The team's object store (``remote.url``) refused or lacks what was asked for; the
+    message names the URL and the operation."""
+
+
+class RemoteUnavailable(RemoteError, TransientError):
+    """The object store did not answer: nothing was changed there by the failed step, and
+    the same step succeeds once the store is reachable again."""
+
+
+class AliasMoved(RegistryError):
+    """The production alias on the remote moved (another machine promoted or rolled back)
+    between this deploy reading it and writing it: this write lost the compare-and-swap."""

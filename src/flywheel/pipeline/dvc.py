@@ -79,17 +79,17 @@ def _adopt_dvc_logging() -> None:
 
 
 @contextlib.contextmanager
-def open_repo(root: Path) -> Iterator[Repo]:
+def open_repo(root: Path, config: dict[str, Any] | None = None) -> Iterator[Repo]:
     """The DVC repository holding ``root``, opened from ``root`` as the working directory (DVC
     resolves targets against it, as the CLI run there would); a lock held by another process
-    becomes :class:`DvcBusy`."""
+    becomes :class:`DvcBusy`. ``config`` overrides DVC's config (the team remote)."""
     _adopt_dvc_logging()
     install_atomic_writes()
     from dvc.lock import LockError
     from dvc.repo import Repo
 
     try:
-        with _working_directory(root), Repo(str(root)) as repo:
+        with _working_directory(root), Repo(str(root), config=config) as repo:
             yield repo
     except LockError as err:
         raise DvcBusy(f"DVC repository at {root} is locked by another process: {err}") from err
@@ -206,15 +206,16 @@ def _working_directory(path: Path) -> Iterator[None]:
         os.chdir(before)
 
 
-def _restore_or_run(stage: Stage, body: Callable[[], Any]) -> str:
+def _restore_or_run(stage: Stage, body: Callable[[], Any], pull: bool = False) -> str:
     """What ``Stage.run`` does between removing stale outputs and saving new ones, with
-    ``body`` in place of the ``cmd`` subprocess."""
+    ``body`` in place of the ``cmd`` subprocess; ``pull``: a run-cache hit's outputs come
+    from the remote when this machine lacks them (``dvc repro --pull``)."""
     from dvc.stage.cache import RunCacheNotFoundError
     from dvc.stage.decorators import unlocked_repo
 
     stage.remove_outs(ignore_remove=False, force=False)
     try:
-        stage.repo.stage_cache.restore(stage)
+        stage.repo.stage_cache.restore(stage, pull=pull)
         return "restored from DVC's run cache"
     except RunCacheNotFoundError:
         stage.save_deps()
@@ -239,22 +240,29 @@ def _check_pins(stage: Stage, pins: Mapping[Path, str]) -> None:
 
 
 def reproduce(
-    workspace: Path, stage: str, body: Callable[[], Any], pins: Mapping[Path, str] | None = None
+    workspace: Path,
+    stage: str,
+    body: Callable[[], Any],
+    pins: Mapping[Path, str] | None = None,
+    remote: dict[str, Any] | None = None,
 ) -> StageRun:
     """``dvc repro --single-item dvc.yaml:<stage>`` with ``body`` as the stage's command.
     ``pins`` (path -> hash) are inputs that must be exactly the run's snapshot: if one
-    changed, the stage fails before ``dvc.lock`` or the run cache can record it."""
+    changed, the stage fails before ``dvc.lock`` or the run cache can record it. With a
+    ``remote`` (DVC config), a run-cache hit is restored from it (``--pull``)."""
     from dvc.repo import lock_repo
     from dvc.stage.decorators import rwlocked
 
     start = time.perf_counter()
-    with open_repo(workspace) as repo, lock_repo(repo):
+    with open_repo(workspace, remote) as repo, lock_repo(repo):
         target = repo.stage.get_target(f"dvc.yaml:{stage}")
         if not target.changed():
             _check_pins(target, pins or {})
             return StageRun(stage, False, _since(start), f"Stage '{stage}' didn't change, skipping")
         # DVC's per-path read/write locks on deps and outs, as `dvc repro` takes them.
-        how = rwlocked(read=["deps"], write=["outs"])(_restore_or_run)(target, body)
+        how = rwlocked(read=["deps"], write=["outs"])(_restore_or_run)(
+            target, body, remote is not None
+        )
         fault_point(f"stage.{stage}")
         target.save(run_cache=False)
         _check_pins(target, pins or {})

@@ -17,13 +17,15 @@ def production_match(ws: Workspace, data_hash: str) -> ModelCard | None:
     the event, the run processes what is there now instead of exiting.
     """
     from flywheel.datasets.hashing import data_hash as current_hash
-    from flywheel.release.registry import Registry
+    from flywheel.release.registry import open_registry
 
-    card = Registry(ws.layout.registry).production()
+    card = open_registry(ws.layout.registry, ws.params.remote).production()
     if card is None or card.data_hash != data_hash:
         return None
     if card.params_hash != ws.params.fingerprint():
         return None
+    if not ws.layout.data.exists():
+        return None  # this machine lacks the data: the run pulls it from the team remote
     if current_hash(ws.layout.data) != data_hash:
         return None
     return card

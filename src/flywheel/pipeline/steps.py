@@ -4,9 +4,11 @@ The flow (``flows/pipeline.py``) adds retries, tasks and artifacts around these;
 benchmarks call the same steps directly. A run, under the project's lock:
 
     prepare   repair what a crash left (DVC files, temp files, the registry's leftovers)
-    snapshot  hash the data: the version this run validates, trains on and names
+    snapshot  hash the data: the version this run validates, trains on and names (with a
+              team remote, first pull that version if this machine lacks it, and the run cache)
     validate  (a DVC stage, pinned to that hash) then record it in ``data.dvc``
     the other stages, each pinned where it reads the data; deploy checks the hash again
+    push      with a team remote: data, outputs and run cache, all of it, before the deploy
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from pathlib import Path
 from flywheel.core.atomic import sweep_temp
 from flywheel.core.faults import fault_point
 from flywheel.core.workspace import Workspace
-from flywheel.pipeline import dvc
+from flywheel.pipeline import dvc, remote
 from flywheel.pipeline.dvcfiles import repair
 from flywheel.pipeline.record import DataVersion, RunRecord
 from flywheel.release.deploy import load_evaluation, ranking
-from flywheel.release.registry import Registry
+from flywheel.release.registry import open_registry
 from flywheel.release.registry.card import sha256_file
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,7 @@ def prepare(ws: Workspace) -> list[str]:
     removed += sweep_temp(ws.project, recursive=False) + sweep_temp(ws.project / ".flywheel")
     if layout.feedback_inbox is not None:
         removed += sweep_temp(layout.feedback_inbox)
-    registry = Registry(layout.registry)
+    registry = open_registry(layout.registry, ws.params.remote)
     with registry.lock():
         done += registry.recover()
     removed += dvc.sweep_cache_temp(ws.project)
@@ -55,10 +57,21 @@ def prepare(ws: Workspace) -> list[str]:
     return done
 
 
-def snapshot(ws: Workspace) -> DataVersion:
+def snapshot(ws: Workspace, wanted: str | None = None) -> DataVersion:
     """The data version this run works on: its content hash, as DVC computes it. It is
-    recorded in ``data.dvc`` only once it passed validation (:func:`record_validated`)."""
+    recorded in ``data.dvc`` only once it passed validation (:func:`record_validated`).
+    With a team remote, a machine lacking the data pulls ``wanted`` (else the version
+    ``data.dvc`` records) first, and the run-cache entries other machines pushed."""
     from flywheel.datasets.hashing import data_hash
+
+    if ws.params.remote.enabled:
+        dvc_file = dvc.dvc_file_of(ws.project, ws.layout.data)
+        wanted = wanted or (
+            dvc.recorded_hash(dvc_file) if dvc_file and dvc_file.is_file() else None
+        )
+        if wanted:
+            remote.pull_data(ws, wanted)
+        remote.pull_run_cache(ws)
 
     version = DataVersion(data_hash(ws.layout.data), None)
     fault_point("run.after_snapshot")
@@ -81,7 +94,7 @@ def up_to_date(ws: Workspace) -> RunRecord | None:
         return None
     if dvc.changed_stages(ws.root):
         return None
-    registry = Registry(ws.layout.registry)
+    registry = open_registry(ws.layout.registry, ws.params.remote)
     production = registry.production()
     if production is None or not registry.verified(production.version):
         return None  # nothing live, or a kill cut its check short: the deploy finishes it
@@ -101,4 +114,14 @@ def reproduce(ws: Workspace, stage: str, data: DataVersion | None = None) -> dvc
     from flywheel import stages
 
     pins = {ws.layout.data: data.hash} if data is not None else None
-    return dvc.reproduce(ws.root, stage, lambda: stages.run(stage, ws.params, ws.layout), pins)
+    config = remote.dvc_config(ws.params.remote)
+    body = lambda: stages.run(stage, ws.params, ws.layout)  # noqa: E731
+    if config is None:
+        return dvc.reproduce(ws.root, stage, body, pins)
+    with remote.restore_errors(ws.params.remote, stage):
+        return dvc.reproduce(ws.root, stage, body, pins, config)
+
+
+def push(ws: Workspace) -> int:
+    """With a team remote, everything this run made, checked on the remote (else 0)."""
+    return remote.push_run(ws)

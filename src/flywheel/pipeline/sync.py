@@ -17,7 +17,11 @@ if TYPE_CHECKING:
 def pull_data_version(ws: Workspace, data_hash: str) -> bool:
     """Make ``data_hash`` the checkout's data; True when it came from the remote.
 
-    The one call the flow makes before snapshotting, on every worker. No remote section
-    exists in the params yet, so this returns False; the remote's pull goes here."""
-    del ws, data_hash
-    return False
+    The one call the flow makes before snapshotting, on every worker: with ``remote.url``
+    set and no data in the checkout, exactly that version is pulled from DVC's remote
+    (:func:`flywheel.pipeline.remote.pull_data`); otherwise nothing happens (False)."""
+    if not ws.params.remote.enabled:
+        return False
+    from flywheel.pipeline.remote import pull_data
+
+    return pull_data(ws, data_hash)

@@ -22,7 +22,7 @@ from flywheel.core.workspace import Workspace
 from flywheel.feedback.provenance import feedback_counts
 from flywheel.release.gate import GateResult
 from flywheel.release.promotion import Promotion
-from flywheel.release.registry import ModelCard, Registry
+from flywheel.release.registry import ModelCard, Registry, open_registry
 from flywheel.release.trials import CHOSEN, Trial
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def _pin(ws: Workspace, data_hash: str) -> None:
 def deploy(ws: Workspace, data_hash: str, run: dict[str, Any] | None = None) -> DeployOutcome:
     """Deploy the best-ranked candidate that passes the gate; raises :class:`DeployRefused`
     when none does (with every candidate's checks)."""
-    registry = Registry(ws.layout.registry)
+    registry = open_registry(ws.layout.registry, ws.params.remote)
     report = load_evaluation(ws)
     with registry.lock():
         for line in registry.recover():

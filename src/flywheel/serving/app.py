@@ -25,6 +25,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -46,6 +47,9 @@ from flywheel.serving.requests import RequestRejectedError
 from flywheel.serving.state import ServerState
 from flywheel.serving.telemetry import MetricsMiddleware, ServingMetrics
 
+if TYPE_CHECKING:
+    from flywheel.serving.follower import RemoteFollower
+
 KNOWN_PATHS = (*routes_v1.PATHS, *routes_ops.PATHS, *routes_v2.PATHS)
 log = logging.getLogger("flywheel.serving")
 
@@ -60,13 +64,30 @@ def _state(params: Params, layout: Layout, authenticated: bool) -> ServerState:
         holder=ModelHolder(Registry(layout.registry), metrics),
         batcher=MicroBatcher(serve.max_batch, serve.max_wait_ms, metrics),
         metrics=metrics,
-        feedback=FeedbackStore(inbox, data_dir=layout.data),
+        feedback=_feedback(params, inbox, layout),
         decoding=DecodePool(serve.decode_threads, serve.max_decoding),
         quota=FeedbackQuota(inbox, serve),
         authenticated=authenticated,
         predictions=PredictionLog(layout.prediction_log, params.monitor),
         monitor_report=layout.monitor_report,
+        follower=_follower(params, layout, metrics),
     )
+
+
+def _feedback(params: Params, inbox: Path, layout: Layout) -> FeedbackStore:
+    if not params.remote.enabled:
+        return FeedbackStore(inbox, data_dir=layout.data)
+    from flywheel.serving.remote_feedback import RemoteFeedbackStore
+
+    return RemoteFeedbackStore(inbox, params.remote, data_dir=layout.data)
+
+
+def _follower(params: Params, layout: Layout, metrics: ServingMetrics) -> RemoteFollower | None:
+    if not params.remote.enabled:
+        return None
+    from flywheel.serving.follower import RemoteFollower
+
+    return RemoteFollower(layout.registry, params.remote, metrics)
 
 
 def _error_handlers(app: FastAPI, state: ServerState) -> None:
@@ -100,17 +121,24 @@ def create_app(params: Params, layout: Layout, *, api_token: str | None = None) 
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        follower = state.follower
+        if follower is not None:
+            await follower.check_async()
         await state.holder.check_async()
         state.batcher.start()
         state.decoding.start()
         poll = state.holder.poll_forever(params.serve.poll_interval_s)
-        poller = asyncio.get_running_loop().create_task(poll)
+        loop = asyncio.get_running_loop()
+        pollers = [loop.create_task(poll)]
+        if follower is not None:
+            pollers.append(loop.create_task(follower.follow_forever(state.holder.check_async)))
         try:
             yield
         finally:
-            poller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poller
+            for poller in pollers:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
             await state.batcher.close()
             state.decoding.close()
 

@@ -40,7 +40,11 @@ def router(state: ServerState) -> APIRouter:
     @routes.get("/readyz")
     async def readyz() -> JSONResponse:
         ready = state.holder.current is not None
-        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+        body: dict[str, object] = {"ready": ready}
+        if state.follower is not None:
+            # A replica that lost the remote still serves what it has: ready, and says so.
+            body["remote"] = state.follower.status
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @routes.get("/metrics")
     async def prometheus() -> Response:

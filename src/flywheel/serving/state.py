@@ -7,6 +7,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,6 +28,9 @@ from flywheel.serving.requests import (
 )
 from flywheel.serving.telemetry import ServingMetrics
 
+if TYPE_CHECKING:
+    from flywheel.serving.follower import RemoteFollower
+
 log = logging.getLogger("flywheel.serving")
 
 
@@ -45,6 +49,8 @@ class ServerState:
     authenticated: bool = False
     # The monitor flow's latest report, read into the gauges on /metrics.
     monitor_report: Path | None = None
+    # A replica following the team remote's production alias (None: local only).
+    follower: RemoteFollower | None = None
 
     def serving_model(self) -> LoadedModel:
         model = self.holder.current

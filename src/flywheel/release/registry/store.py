@@ -116,6 +116,9 @@ class RegistryStore:
             raw = self.alias_path.read_text()
         except FileNotFoundError:
             return {"version": None, "history": []}
+        return self._parse_alias(raw, str(self.alias_path))
+
+    def _parse_alias(self, raw: str, source: str) -> dict[str, Any]:
         try:
             alias = json.loads(raw)
             version, history = alias["version"], list(alias["history"])
@@ -126,7 +129,7 @@ class RegistryStore:
         except (ValueError, KeyError, TypeError, RegistryError) as err:
             fix = self._restore_hint()
             raise RegistryError(
-                f"{self.alias_path} is corrupt ({type(err).__name__}: {err}); "
+                f"{source} is corrupt ({type(err).__name__}: {err}); "
                 f"`flywheel rollback` restores production to the last good version{fix} "
                 "from the registry's journal"
             ) from err

@@ -1,0 +1,134 @@
+"""Two serving replicas following the production alias on a real S3-compatible server
+(moto on loopback): each is its own folder with an empty registry mirror, served over
+real HTTP. They follow a promotion and a rollback, refuse a corrupted object by sha256
+and keep serving, and say in /readyz and /metrics when the store does not answer."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from tests.integration.test_serving import (
+    LiveServer,
+    card_fields,
+    make_params,
+    metric_value,
+    onnx_models,  # noqa: F401  (fixture)
+    png_b64,
+    random_images,
+    wait_for,
+)
+from tests.moto_s3 import S3Server
+
+from flywheel.core.layout import Layout
+from flywheel.core.remote_section import RemoteConfig
+from flywheel.release.registry import open_registry
+from flywheel.release.registry.remote import RemoteRegistry
+from flywheel.remote.objects import ObjectStore
+from flywheel.serving.app import create_app
+
+pytestmark = [pytest.mark.slow]
+
+
+@contextlib.contextmanager
+def replicas(
+    tmp_path: Path, raw_params: dict[str, Any], remote: RemoteConfig, n: int = 2
+) -> Iterator[list[httpx.Client]]:
+    with contextlib.ExitStack() as stack:
+        clients = []
+        for i in range(n):
+            root = tmp_path / f"replica-{i}"
+            root.mkdir(parents=True)
+            raw = {**raw_params, "remote": {**remote.model_dump(), "poll_interval_s": 0.1}}
+            params = make_params(dict(raw), root)
+            server = stack.enter_context(
+                LiveServer(create_app(params, Layout.from_params(params, root)))
+            )
+            clients.append(stack.enter_context(httpx.Client(base_url=server.url, timeout=10)))
+        yield clients
+
+
+def serving_version(client: httpx.Client) -> str | None:
+    answer = client.get("/v1/model")
+    return answer.json().get("version") if answer.status_code == 200 else None
+
+
+def all_serve(clients: list[httpx.Client], version: str, timeout: float = 20.0) -> float:
+    """Seconds until every replica serves ``version``."""
+    start = time.perf_counter()
+    wait_for(lambda: all(serving_version(c) == version for c in clients), timeout)
+    return time.perf_counter() - start
+
+
+def predict(client: httpx.Client) -> str:
+    answer = client.post("/v1/predict", json={"instances": [png_b64(random_images(1)[0])]})
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["model_version"])
+
+
+def test_replicas_follow_promotion_rollback_and_refuse_a_corrupt_object(
+    tmp_path: Path,
+    raw_params: dict[str, Any],
+    remote: RemoteConfig,
+    s3_server: S3Server,
+    onnx_models: dict[str, Path],  # noqa: F811
+) -> None:
+    promoter = open_registry(tmp_path / "promoter" / "registry", remote)
+    assert isinstance(promoter, RemoteRegistry)
+    v1 = promoter.register(onnx_models["a"], onnx_models["spec"], card_fields()).version
+    promoter.promote(v1)
+    with replicas(tmp_path, raw_params, remote) as clients:
+        all_serve(clients, v1)
+        assert [c.get("/readyz").json() for c in clients] == [
+            {"ready": True, "remote": "reachable"}
+        ] * 2
+
+        v2 = promoter.register(onnx_models["b"], onnx_models["spec"], card_fields()).version
+        promoter.promote(v2)
+        seconds = all_serve(clients, v2)
+        print(f"promotion -> both replicas serving {v2}: {seconds:.2f}s")
+        assert [predict(c) for c in clients] == [v2, v2]
+
+        assert promoter.rollback().version == v1
+        all_serve(clients, v1)
+
+        # A corrupted object on the store: refused by sha256, the replicas keep serving v1.
+        v3 = promoter.register(onnx_models["b"], onnx_models["spec"], card_fields("int8")).version
+        store = ObjectStore(remote)
+        boto3.client("s3", endpoint_url=remote.endpoint_url).put_object(
+            Bucket=store.bucket, Key=store.key(f"registry/versions/{v3}/model.onnx"), Body=b"junk"
+        )
+        promoter.promote(v3)  # its own mirror verified before the object was damaged
+        wait_for(
+            lambda: all(
+                metric_value(
+                    c.get("/metrics").text,
+                    "flywheel_remote_follow_errors_total",
+                    reason="integrity",
+                )
+                >= 1
+                for c in clients
+            )
+        )
+        assert [predict(c) for c in clients] == [v1, v1]
+        assert not (tmp_path / "replica-0" / "registry" / "versions" / v3).exists()
+
+        # The store goes away: still serving, and saying the remote is unreachable.
+        s3_server.stop()
+        try:
+            wait_for(
+                lambda: all(c.get("/readyz").json().get("remote") == "unreachable" for c in clients)
+            )
+            assert [c.get("/readyz").status_code for c in clients] == [200, 200]
+            assert [predict(c) for c in clients] == [v1, v1]
+            text = clients[0].get("/metrics").text
+            assert metric_value(text, "flywheel_remote_reachable") == 0.0
+        finally:
+            s3_server.start()
+        wait_for(lambda: all(c.get("/readyz").json().get("remote") == "reachable" for c in clients))
