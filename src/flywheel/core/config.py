@@ -32,8 +32,6 @@ from flywheel.core.sections import (
     ImageConfig,
     ModelConfig,
     PathsConfig,
-    ScheduleConfig,
-    ServeConfig,
     SplitConfig,
     TextConfig,
     TrainConfig,
@@ -41,6 +39,7 @@ from flywheel.core.sections import (
     ValidateConfig,
     _Section,
 )
+from flywheel.core.service_sections import ScheduleConfig, ServeConfig
 
 DEFAULT_TASK = "image_classification"
 

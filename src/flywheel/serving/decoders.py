@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from flywheel.core.errors import InputError
-from flywheel.core.sections import ServeConfig, ValidateConfig
+from flywheel.core.sections import ValidateConfig
+from flywheel.core.service_sections import ServeConfig
 from flywheel.families.base import Family, InstanceLimits, StoredInstance
 from flywheel.release.registry import ModelCard
 

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flywheel.core.sections import ServeConfig
+from flywheel.core.service_sections import ServeConfig
 from flywheel.serving.requests import RequestRejectedError
 
 # When a limit is reached the inbox is counted again (a review may have emptied it), but

@@ -26,7 +26,7 @@ import anyio.to_thread
 import numpy as np
 
 from flywheel.core.errors import IntegrityError, RegistryError
-from flywheel.core.sections import ServeConfig
+from flywheel.core.service_sections import ServeConfig
 from flywheel.release.predictor import Prediction, Predictor
 from flywheel.release.registry import ModelCard, Registry
 from flywheel.serving.decoders import FamilyDecoder

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from flywheel.core.sections import ServeConfig
+from flywheel.core.service_sections import ServeConfig
 from flywheel.families.base import InstanceLimits
 from flywheel.monitor.prediction_log import PredictionLog
 from flywheel.serving.batcher import BatchResult, MicroBatcher

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from flywheel.core.sections import ServeConfig
+from flywheel.core.service_sections import ServeConfig
 from flywheel.families.base import StoredInstance
 from flywheel.release.predictor import Prediction
 from flywheel.release.registry import ModelCard
