@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: help setup demo test test-fast lint format bench gpu-check gpu-wheels data clean lock
+.PHONY: help setup demo test test-team test-fast lint format bench gpu-check gpu-wheels data clean lock
 
 help:
 	@echo "make demo   - set up, materialise the default dataset, run the pipeline once"
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade "pip>=24"
 	$(BIN)/python -m pip install -q -c constraints.txt "torch==2.13.0"
-	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,transformer]"
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[dev,transformer,team]"
 	touch $@
 
 setup: $(STAMP)
@@ -33,6 +33,11 @@ demo: data
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Team mode (PostgreSQL 15, two workers, DDP): real servers and several pipelines, too long
+# for `make test` on 2 cores.
+test-team: $(STAMP)
+	$(BIN)/python -m pytest -m team
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"

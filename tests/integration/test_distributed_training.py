@@ -15,7 +15,7 @@ from flywheel.datasets.digits import materialise_digits
 from flywheel.families.image.manifest import build_manifest
 from flywheel.stages import preprocess, train
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.team]
 
 PROJECT = Path(__file__).resolve().parents[2]
 

@@ -23,6 +23,7 @@ from flywheel.supervise.state import ServicePaths, pid_alive, read_state
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.team,
     pytest.mark.skipif(not postgres.available(), reason="PostgreSQL 15 is not installed"),
 ]
 

@@ -46,6 +46,7 @@ from flywheel.triggers.events import emit_data_changed
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.team,
     pytest.mark.skipif(not postgres.available(), reason="PostgreSQL 15 is not installed"),
 ]
 
