@@ -17,9 +17,17 @@ from flywheel.release.registry import Registry
 TASKS = ("image_classification", "text_classification", "sentiment", "tabular_regression")
 
 
-def tiny_onnx(path: Path, input_type: int, rank: int, outputs: int) -> None:
-    """A real (tiny) ONNX graph with the families' contract: one input ``input`` of any
-    shape after the batch axis, one output ``logits`` of shape (batch, outputs)."""
+def stub_model(
+    path: Path,
+    input_type: int,
+    rank: int,
+    outputs: int,
+    weight: float,
+    spread: float = 0.0,
+) -> Path:
+    """A real (tiny) ONNX graph with the families' contract: ``input`` of any shape after
+    the batch axis, ``logits`` (batch, outputs) = weight * (1 + spread * k) * sum of the
+    inputs for output k (``spread`` > 0: the classes' scores differ with the input)."""
     dims = ["batch", *[f"d{i}" for i in range(rank - 1)]]
     nodes = [
         helper.make_node("Cast", ["input"], ["x"], to=TensorProto.FLOAT),
@@ -34,12 +42,18 @@ def tiny_onnx(path: Path, input_type: int, rank: int, outputs: int) -> None:
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", outputs])],
         initializer=[
             helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
-            helper.make_tensor("weights", TensorProto.FLOAT, [1, outputs], [0.01] * outputs),
+            helper.make_tensor(
+                "weights",
+                TensorProto.FLOAT,
+                [1, outputs],
+                [weight * (1 + spread * k) for k in range(outputs)],
+            ),
         ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, str(path))
+    return path
 
 
 def family_spec(task: str, labels: tuple[str, ...], path: Path) -> tuple[int, int, Any]:
@@ -84,7 +98,7 @@ def registry_with(
         raw["validate"] = {"labels": [], **(extra or {}).get("validate", {})}
     params = parse_params(raw)
     input_type, rank, instance = family_spec(task, labels, root / "spec.json")
-    tiny_onnx(root / "model.onnx", input_type, rank, 1 if regression else 2)
+    stub_model(root / "model.onnx", input_type, rank, 1 if regression else 2, weight=0.01)
     fields = {
         "task": task,
         "labels": labels,

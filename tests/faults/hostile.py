@@ -22,10 +22,10 @@ from typing import Any
 
 import httpx
 import numpy as np
-import onnx
 import psutil
 import yaml
-from onnx import TensorProto, helper
+from onnx import TensorProto
+from tests.served_models import stub_model
 
 from flywheel.core.config import parse_params
 from flywheel.release.registry import Registry
@@ -37,45 +37,6 @@ LABELS = ("neg", "pos")
 
 
 # --- models ----------------------------------------------------------------------------
-
-
-def stub_model(
-    path: Path,
-    input_type: int,
-    rank: int,
-    outputs: int,
-    weight: float,
-    spread: float = 0.0,
-) -> Path:
-    """A real (tiny) ONNX graph with the families' contract: ``input`` of any shape after
-    the batch axis, ``logits`` (batch, outputs) = weight * (1 + spread * k) * sum of the
-    inputs for output k (``spread`` > 0: the classes' scores differ with the input)."""
-    dims = ["batch", *[f"d{i}" for i in range(rank - 1)]]
-    nodes = [
-        helper.make_node("Cast", ["input"], ["x"], to=TensorProto.FLOAT),
-        helper.make_node("Flatten", ["x"], ["flat"], axis=1),
-        helper.make_node("ReduceSum", ["flat", "axes"], ["total"], keepdims=1),
-        helper.make_node("Mul", ["total", "weights"], ["logits"]),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "stub",
-        [helper.make_tensor_value_info("input", input_type, dims)],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", outputs])],
-        initializer=[
-            helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
-            helper.make_tensor(
-                "weights",
-                TensorProto.FLOAT,
-                [1, outputs],
-                [weight * (1 + spread * k) for k in range(outputs)],
-            ),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
-    return path
 
 
 def _spec(task: str, path: Path) -> tuple[int, int, dict[str, Any]]:
