@@ -9,7 +9,7 @@ without moving it (refused by the gate, failed). Each cycle records whether it p
 the seconds from the last write to production, the run's final state, the deployed
 variant and, for a refusal, the gate's reasons.
 
-    python benchmarks/flywheel_cycles.py [--cycles 5] [--label 3] [--profile project|tiny]
+    python -m benchmarks.flywheel_cycles [--cycles 5] [--label 3] [--profile project|tiny]
 
 Writes ``benchmarks/results/flywheel_cycles.json`` and prints a markdown table.
 """

@@ -7,7 +7,7 @@ family's real spec), a reference profile of 1,000 rows and a prediction log of
 :func:`flywheel.monitor.report.run_monitor` (the monitor flow's one task, without Prefect)
 is timed ``--repeats`` times. Writes ``benchmarks/results/monitor_window.json``.
 
-    python benchmarks/monitor_window.py [--window 10000] [--repeats 3]
+    python -m benchmarks.monitor_window [--window 10000] [--repeats 3]
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ concurrency, and reads the server's ``Server-Timing`` header to split each laten
 time inside the runtime and time outside it. Writes ``benchmarks/results/serving.json`` and
 prints a markdown table. Every phase has a deadline, so a run is bounded in time.
 
-    python benchmarks/serving_bench.py [--quick]
+    python -m benchmarks.serving_bench [--quick]
 """
 
 from __future__ import annotations

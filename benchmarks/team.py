@@ -11,7 +11,7 @@ training on 2 CPU processes vs 1.
     ddp      The train stage on the default digits data with train.devices 1 and 2 (same
              seed, epochs and global batch): seconds, samples/s, test accuracy.
 
-    python benchmarks/team.py [--events 10] [--epochs 8] [--skip latency|ddp]
+    python -m benchmarks.team [--events 10] [--epochs 8] [--skip latency|ddp]
 
 Writes ``benchmarks/results/team.json`` and prints a markdown table.
 """

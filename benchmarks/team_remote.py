@@ -7,7 +7,7 @@
                 serving replicas (real HTTP servers) answering with that version
     race        rounds of two promoters racing on the alias: winners per round
 
-    python benchmarks/team_remote.py [--follow-rounds 6] [--race-rounds 20] [--skip-pipeline]
+    python -m benchmarks.team_remote [--follow-rounds 6] [--race-rounds 20] [--skip-pipeline]
 
 The pipeline uses the integration tests' tiny settings (digits, a few epochs). Writes
 ``benchmarks/results/team_remote.json`` and prints a markdown table.

@@ -15,7 +15,7 @@ until the production alias moves; each interval is split with the server's own r
 Idle cost: CPU % (over ``--idle-seconds``) and RSS of the supervisor, the server, the serve
 process and the watcher, each with its descendants, after everything has settled.
 
-    python benchmarks/trigger_latency.py [--profile tiny|project] [--repeats 3] [--debounce S]
+    python -m benchmarks.trigger_latency [--profile tiny|project] [--repeats 3] [--debounce S]
 
 ``tiny`` trains for a few batches (the integration tests' settings), so the figures show
 the orchestration overhead around a short pipeline; ``project`` uses params.yaml as is.
