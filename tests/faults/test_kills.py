@@ -20,7 +20,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.integration.service_helpers import cli, digit_image, make_project, wait_for
+from tests.integration.service_helpers import (
+    TINY_RUN_PARAMS,
+    cli,
+    digit_image,
+    make_project,
+    wait_for,
+)
 
 from flywheel.core.faults import ENV
 from flywheel.datasets.hashing import data_hash
@@ -31,17 +37,7 @@ from flywheel.supervise.ports import free_port
 pytestmark = [pytest.mark.slow]
 
 # Tiny but real: every stage runs; the gate refuses only a broken model.
-PARAMS = {
-    "train": {"max_epochs": 2, "patience": 1, "limit_batches": 8},
-    "compress": {"variants": ["fp32"], "finetune_epochs": 0, "calibration_samples": 32},
-    "evaluate": {"latency_runs": 5, "warmup_runs": 1, "throughput_runs": 1},
-    "gate": {
-        "min_accuracy": 0.3,
-        "tolerance": 1.0,
-        "max_latency_ratio": 1000.0,
-        "max_size_ratio": 1000.0,
-    },
-}
+PARAMS = TINY_RUN_PARAMS
 
 # A first run, killed at every point in order; each run is the previous one's recovery.
 # (Kills inside DVC's own writes of data.dvc and dvc.lock: tests/unit/pipeline/

@@ -22,7 +22,14 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.integration.service_helpers import Service, cli, digit_image, make_project, wait_for
+from tests.integration.service_helpers import (
+    TINY_RUN_PARAMS,
+    Service,
+    cli,
+    digit_image,
+    make_project,
+    wait_for,
+)
 
 from flywheel.core.faults import ENV, ONCE_ENV
 from flywheel.core.layout import Layout
@@ -37,15 +44,7 @@ from flywheel.triggers.events import emit_data_changed
 pytestmark = [pytest.mark.slow]
 
 PARAMS = {
-    "train": {"max_epochs": 2, "patience": 1, "limit_batches": 8},
-    "compress": {"variants": ["fp32"], "finetune_epochs": 0, "calibration_samples": 32},
-    "evaluate": {"latency_runs": 5, "warmup_runs": 1, "throughput_runs": 1},
-    "gate": {
-        "min_accuracy": 0.3,
-        "tolerance": 1.0,
-        "max_latency_ratio": 1000.0,
-        "max_size_ratio": 1000.0,
-    },
+    **TINY_RUN_PARAMS,
     "schedule": {"debounce_s": 1.0, "recheck_s": 5.0},
 }
 RUN_TIMEOUT = 600

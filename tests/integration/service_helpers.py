@@ -20,10 +20,10 @@ from flywheel.supervise.supervisor import terminate_group
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 
-# On top of FAST_PARAMS: the service tests check orchestration, not model quality, so
-# training is cut to a few batches, only the fp32 variant is built, and the gate only
-# refuses a broken model (a noisy latency ratio must not reject a retrain).
-SERVICE_PARAMS: dict[str, dict[str, Any]] = {
+# On top of FAST_PARAMS: the service and fault tests check orchestration, not model
+# quality, so training is cut to a few batches, only the fp32 variant is built, and the
+# gate only refuses a broken model (a noisy latency ratio must not reject a retrain).
+TINY_RUN_PARAMS: dict[str, dict[str, Any]] = {
     "train": {"max_epochs": 2, "patience": 1, "limit_batches": 8},
     "compress": {"variants": ["fp32"], "finetune_epochs": 0, "calibration_samples": 32},
     "evaluate": {"latency_runs": 5, "warmup_runs": 1, "throughput_runs": 1},
@@ -33,6 +33,9 @@ SERVICE_PARAMS: dict[str, dict[str, Any]] = {
         "max_latency_ratio": 1000.0,
         "max_size_ratio": 1000.0,
     },
+}
+SERVICE_PARAMS: dict[str, dict[str, Any]] = {
+    **TINY_RUN_PARAMS,
     "schedule": {"cron": "0 3 * * *", "timezone": "UTC", "debounce_s": 1.0},
 }
 
