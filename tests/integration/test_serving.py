@@ -316,7 +316,9 @@ def test_broken_models_are_refused_and_old_one_keeps_serving(
                     metric_value(
                         client.get("/metrics").text, "flywheel_model_load_refused_total", reason=r
                     )
-                    == 1.0
+                    # At least once: by the time a loaded machine polls, the back-off may
+                    # already have retried it.
+                    >= 1.0
                 )
             )
             r = client.post("/v1/predict", json=body)
