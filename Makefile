@@ -24,6 +24,14 @@ $(STAMP): pyproject.toml constraints.txt
 
 setup: $(STAMP)
 
+# KServe's client for the /v2 tests, in its own environment: its pins conflict with ours.
+KSERVE_VENV := .venvs/kserve
+KSERVE_STAMP := $(KSERVE_VENV)/.installed-stamp
+$(KSERVE_STAMP): tests/integration/kserve-requirements.txt
+	rm -rf $(KSERVE_VENV) && $(PYTHON) -m venv $(KSERVE_VENV)
+	$(KSERVE_VENV)/bin/python -m pip install -q -r tests/integration/kserve-requirements.txt
+	touch $@
+
 data: $(STAMP)
 	@test -d data || $(BIN)/flywheel data init --path data
 
@@ -31,8 +39,8 @@ demo: data
 	@test -d .dvc || (echo "not a DVC repository: run from the flywheel checkout" && exit 1)
 	$(BIN)/flywheel run
 
-test: $(STAMP)
-	$(BIN)/python -m pytest
+test: $(STAMP) $(KSERVE_STAMP)
+	FLYWHEEL_KSERVE_PYTHON=$(abspath $(KSERVE_VENV))/bin/python $(BIN)/python -m pytest
 
 # Team mode (PostgreSQL 15, two workers, DDP): real servers and several pipelines, too long
 # for `make test` on 2 cores.

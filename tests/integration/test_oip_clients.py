@@ -6,7 +6,8 @@ runs), and the model metadata must round-trip.
 
 KServe's own ``InferenceRESTClient`` cannot be installed beside the project's pins (every
 kserve release pins psutil, starlette or httpx below ours); the last test runs it from a
-separate interpreter named by ``FLYWHEEL_KSERVE_PYTHON`` and is skipped without one.
+separate interpreter named by ``FLYWHEEL_KSERVE_PYTHON`` (``make test`` makes one from
+``kserve-requirements.txt``) and is skipped without one.
 """
 
 from __future__ import annotations
