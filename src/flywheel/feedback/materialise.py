@@ -121,17 +121,20 @@ def table_part(params: Params, data: Path, records: list[Record]) -> tuple[str, 
         frame.to_parquet(buffer, index=False)
         return name, buffer.getvalue()
     text = io.StringIO()
+    unquoted = params.data.quoting == "none"
     writer = csv.writer(
         text,
         delimiter=params.data.delimiter or ("\t" if fmt == "tsv" else ","),
         lineterminator="\n",
-        quoting=csv.QUOTE_NONE if params.data.quoting == "none" else csv.QUOTE_MINIMAL,
+        quoting=csv.QUOTE_NONE if unquoted else csv.QUOTE_MINIMAL,
         # Unquoted tables cannot hold a delimiter or newline in a cell: they become spaces.
+        # A quote mark is plain text there (as the reader takes it), never escaped.
+        quotechar=None if unquoted else '"',
         escapechar=None,
     )
     if params.data.header:
         writer.writerow(columns)
-    if params.data.quoting == "none":
+    if unquoted:
         cells = [[_flat(v, writer.dialect.delimiter) for v in row] for row in cells]
     writer.writerows(cells)
     return name, text.getvalue().encode(params.data.encoding)
