@@ -279,7 +279,7 @@ def cpu_p50_ms(runners: Mapping[str, Callable[[Any], Any]], x: np.ndarray, round
 
 def measure(ws: Any, manifest: Mapping[str, Any], out: Path, quick: bool) -> dict[str, Any]:
     """Eager, Flywheel's fp32 and deployed files and every Optimum file, side by side."""
-    from benchmarks.inference import FULL, QUICK, time_all
+    from benchmarks.inference_timing import FULL, QUICK, time_all
     from flywheel.core.ort import CPU
     from flywheel.datasets.arrays import load_split
     from flywheel.families import get_family
@@ -329,7 +329,7 @@ def measure(ws: Any, manifest: Mapping[str, Any], out: Path, quick: bool) -> dic
 
 
 def run(quick: bool, venv: Path) -> dict[str, Any]:
-    from benchmarks.inference import Entry, bring_up_to_date, unavailable
+    from benchmarks.inference_families import Entry, bring_up_to_date, unavailable
     from benchmarks.machine import cpu_info
     from flywheel.families import get_family
     from flywheel.nn.checkpoint import load_network
