@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import HERE, PROJECT, RESULTS
+from benchmarks.common import PROJECT, RESULTS
 
 # name -> (command after the interpreter, time limit in seconds for a full run)
 BENCHMARKS: dict[str, tuple[list[str], int]] = {
@@ -28,7 +28,7 @@ BENCHMARKS: dict[str, tuple[list[str], int]] = {
     "training": (["-m", "benchmarks.training"], 900),
     "pipeline_overhead": (["-m", "benchmarks.pipeline_overhead"], 1200),
     "validation_throughput": (["-m", "benchmarks.validation_throughput"], 600),
-    "serving": ([str(HERE / "serving_bench.py")], 600),
+    "serving": (["-m", "benchmarks.serving_bench"], 600),
     # Builds BentoML's own environment on its first run (about a minute, from the registry).
     "serving_protocols": (["-m", "benchmarks.serving_protocols"], 1500),
 }

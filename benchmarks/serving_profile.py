@@ -18,7 +18,8 @@ from typing import Any
 
 import httpx
 
-from benchmarks.serving_bench import free_port, measure, stop_server, wait_ready
+from benchmarks.serving_load import measure
+from benchmarks.serving_servers import free_port, stop_server, wait_ready
 
 REQUESTS = 600
 # Path fragments -> area; the first match wins, the rest is "other".

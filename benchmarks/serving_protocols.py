@@ -37,10 +37,11 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import HERE, write_result
-from benchmarks.optimum_peer import ensure_venv
+from benchmarks.optimum_env import ensure_venv
 from benchmarks.protocols_report import summary, targets
-from benchmarks.serving_bench import build_workspace, free_port, measure, stop_server, wait_ready
+from benchmarks.serving_load import measure
 from benchmarks.serving_profile import add_profile_routes
+from benchmarks.serving_servers import build_workspace, free_port, stop_server, wait_ready
 
 REQUIREMENTS = HERE / "peers" / "bentoml-requirements.txt"
 VENV = HERE / ".venvs" / "bentoml"

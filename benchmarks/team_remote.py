@@ -74,8 +74,8 @@ def run_cache(tmp: Path, remote: Any) -> dict[str, Any]:
 
 
 def follow(tmp: Path, remote: Any, rounds: int) -> dict[str, Any]:
+    from tests.integration.serving_helpers import card_fields
     from tests.integration.test_remote_replicas import all_serve, replicas
-    from tests.integration.test_serving import card_fields
 
     from flywheel.release.registry import open_registry
 

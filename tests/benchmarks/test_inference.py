@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from benchmarks.inference import discover, run_counts, timing_stats
+from benchmarks.inference_families import discover
+from benchmarks.inference_timing import run_counts, timing_stats
 
 from flywheel.measure.timing import Samples
 

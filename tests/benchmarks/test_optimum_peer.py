@@ -5,16 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from benchmarks.optimum_peer import (
-    REQUIREMENTS,
-    best_peer,
-    choose_preset,
-    first_installs,
-    mean_pool_head,
-    parse_pins,
-    peer_targets,
-    pin_mismatches,
-)
+from benchmarks.optimum_env import REQUIREMENTS, first_installs, parse_pins, pin_mismatches
+from benchmarks.optimum_measure import mean_pool_head
+from benchmarks.optimum_peer import best_peer, choose_preset, peer_targets
 
 from benchmarks import targets
 
@@ -102,7 +95,7 @@ def test_no_peer_at_equal_accuracy_is_not_measured_rather_than_met() -> None:
 
 
 def test_the_on_cpu_cross_check_joins_when_every_model_has_it() -> None:
-    from benchmarks.optimum_peer import cpu_p50_ms
+    from benchmarks.optimum_measure import cpu_p50_ms
 
     runners = {"a": lambda b: np.linalg.svd(np.ones((60, 60)) * b.sum()), "b": lambda b: b}
     cpu = cpu_p50_ms(runners, np.ones((10, 4)), rounds=2, calls=5)

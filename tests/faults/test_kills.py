@@ -13,16 +13,23 @@ point, so one pipeline's worth of training covers every point of a first run.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 import pytest
+from tests.faults.kill_helpers import (
+    _killed,
+    _record,
+    _run,
+    _serve,
+    assert_settled,
+    leftovers,
+    production_gated,
+)
 from tests.integration.service_helpers import (
     TINY_RUN_PARAMS,
-    cli,
     digit_image,
     make_project,
     wait_for,
@@ -55,76 +62,11 @@ FIRST_RUN = (
     "registry.alias_write",  # inside the alias write
     "deploy.post_check",  # promoted, never checked
 )
-_LEFTOVER = re.compile(r"(\.tmp$)|(^\.v\d{4})")
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_project(tmp_path_factory.mktemp("kills") / "project", PARAMS)
-
-
-def _run(project: Path, env: dict[str, str], *args: str, fault: str | None = None):
-    return cli(project, {**env, ENV: fault} if fault else env, *args, timeout=600)
-
-
-def _killed(proc: subprocess.CompletedProcess[str], point: str) -> None:
-    assert proc.returncode == -9, (
-        f"{point}: not killed (rc {proc.returncode}): {proc.stderr[-2000:]}"
-    )
-
-
-def _record(proc: subprocess.CompletedProcess[str]) -> dict:
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    return json.loads(proc.stdout)
-
-
-def leftovers(project: Path) -> list[Path]:
-    """Temp files and staging folders anywhere a run, deploy or watcher writes."""
-    found = [p for p in project.iterdir() if p.name.endswith(".tmp")]
-    for folder in ("registry", "artifacts", ".flywheel", ".dvc/cache", "feedback"):
-        root = project / folder
-        if root.is_dir():
-            found += [p for p in root.rglob("*") if _LEFTOVER.search(p.name)]
-    return found
-
-
-def production_gated(registry: Registry) -> str | None:
-    """Production (if any) is whole and went live through the gate."""
-    version = registry.production_version()
-    if version is None:
-        return None
-    registry.verify(version)
-    promotions = [
-        e
-        for e in registry.journal.events()
-        if e["event"] == "promoted" and e["version"] == version and not e.get("restored")
-    ]
-    assert promotions and all(e.get("gate_passed") for e in promotions), promotions
-    return version
-
-
-def assert_settled(project: Path) -> str:
-    """The property after a recovering run: production gated and verified, every version
-    accounted for, nothing left over, DVC's view clean and naming production's data."""
-    registry = Registry(project / "registry")
-    version = production_gated(registry)
-    assert version is not None
-    assert registry.verified(version)
-    live = registry.production_version()
-    stranded = [v for v in registry.versions() if registry.status(v, live) == "stranded"]
-    assert stranded == []
-    assert leftovers(project) == []
-    card = registry.card(version)
-    assert recorded_hash(project / "data.dvc") == card.data_hash == data_hash(project / "data")
-    status = subprocess.run(
-        [sys.executable, "-m", "dvc", "status", "--json"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert json.loads(status.stdout) == {}
-    return version
 
 
 def test_every_kill_point_of_a_first_run_is_recovered_by_the_next(
@@ -216,26 +158,6 @@ def test_a_corrupt_alias_is_one_line_with_the_fix_and_rollback_restores(
     assert restored.returncode == 0, restored.stderr
     assert registry.production_version() == "v0001"
     assert "production is now v0001" in restored.stdout
-
-
-def _serve(project: Path, env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "flywheel.cli", "serve", "--port", str(port)],
-        cwd=project,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for(lambda: _get(port, "/readyz") == 200 or proc.poll() is not None, 120, "serve")
-    assert proc.poll() is None, "the model server exited at start"
-    return proc
-
-
-def _get(port: int, path: str) -> int | None:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5).status_code
-    except httpx.HTTPError:
-        return None
 
 
 def test_a_kill_inside_a_feedback_write_loses_nothing_acknowledged(

@@ -1,4 +1,5 @@
-"""Integration fixtures: a real DVC + git project in a temp folder, and a real Prefect backend."""
+"""Integration fixtures: a real DVC + git project in a temp folder, a real Prefect backend,
+and the model server tests' exported networks and registry workspace."""
 
 from __future__ import annotations
 
@@ -76,3 +77,41 @@ def prefect_backend() -> Iterator[None]:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     with prefect_test_harness(server_startup_timeout=180):
         yield
+
+
+@pytest.fixture(scope="module")
+def onnx_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two different exported networks and their preprocessing spec, built once per module."""
+    import torch
+    from tests.integration.serving_helpers import LABELS, SIZE
+
+    from flywheel.families.image.network import ConvNet
+    from flywheel.families.image.pixels import PreprocessingSpec
+    from flywheel.nn.onnx_export import export_onnx
+
+    out = tmp_path_factory.mktemp("onnx")
+    models = {}
+    for name, seed in (("a", 1), ("b", 2)):
+        torch.manual_seed(seed)
+        net = ConvNet(1, SIZE, len(LABELS), channels=(4, 8))
+        models[name] = export_onnx(net, (1, SIZE, SIZE), out / f"{name}.onnx")
+    spec = PreprocessingSpec(size=SIZE, mode="L", mean=(0.3,), std=(0.25,), labels=LABELS)
+    spec.save(out / "preprocessing.json")
+    models["spec"] = out / "preprocessing.json"
+    return models
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, raw_params: dict[str, Any], onnx_models: dict[str, Path]) -> Any:
+    """The model server tests' root: its registry holds model "a" as v0001 in production."""
+    from tests.integration.serving_helpers import card_fields, make_params
+
+    from flywheel.core.layout import Layout
+    from flywheel.release.registry import Registry
+
+    params = make_params(raw_params, tmp_path)
+    layout = Layout.from_params(params, tmp_path)
+    registry = Registry(layout.registry)
+    registry.register(onnx_models["a"], onnx_models["spec"], card_fields())
+    registry.promote("v0001")
+    return params, layout, registry

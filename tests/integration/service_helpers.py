@@ -8,14 +8,18 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from flywheel.datasets.png import encode_png
+from flywheel.release.registry import Registry
 from flywheel.supervise.api import PrefectApi, run_summary
 from flywheel.supervise.prefect_server import api_url, server_command, server_env, wait_healthy
+from flywheel.supervise.state import ServicePaths, read_state
 from flywheel.supervise.supervisor import terminate_group
 
 TERMINAL = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
@@ -150,3 +154,17 @@ class Service:
                     + ", ".join(f"{r['name']}={r['state_name']}" for r in runs)
                 )
             time.sleep(1.0)
+
+
+def _registry(svc: Service) -> Registry:
+    return Registry(svc.project / "registry")
+
+
+def _up_state(svc: Service) -> dict:
+    state = read_state(ServicePaths(svc.project))
+    assert state is not None, "flywheel up is not running"
+    return state
+
+
+def _overlaps(intervals: list[tuple[datetime, datetime]]) -> list[tuple]:
+    return [(a, b) for a, b in combinations(sorted(intervals), 2) if b[0] < a[1]]

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.integration.test_serving import LiveServer
+from tests.integration.serving_helpers import LiveServer
 from tests.served_models import TASKS, registry_with
 
 from flywheel.core.config import parse_params

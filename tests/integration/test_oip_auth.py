@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.faults.hostile import ServerProcess, build_project
+from tests.faults.hostile_server import ServerProcess, build_project
 
 from flywheel.serving.auth import TOKEN_ENV
 

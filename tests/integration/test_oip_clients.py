@@ -25,7 +25,8 @@ import httpx
 import numpy as np
 import pytest
 from onnx import TensorProto
-from tests.faults.hostile import LABELS, ServerProcess, build_project, stub_model
+from tests.faults.hostile_server import LABELS, ServerProcess, build_project
+from tests.served_models import stub_model
 
 from flywheel.datasets.png import encode_png
 from flywheel.release.predictor import Predictor

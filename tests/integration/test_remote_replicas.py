@@ -14,12 +14,11 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from tests.integration.test_serving import (
+from tests.integration.serving_helpers import (
     LiveServer,
     card_fields,
     make_params,
     metric_value,
-    onnx_models,  # noqa: F401  (fixture)
     png_b64,
     random_images,
     wait_for,
@@ -77,7 +76,7 @@ def test_replicas_follow_promotion_rollback_and_refuse_a_corrupt_object(
     raw_params: dict[str, Any],
     remote: RemoteConfig,
     s3_server: S3Server,
-    onnx_models: dict[str, Path],  # noqa: F811
+    onnx_models: dict[str, Path],
 ) -> None:
     promoter = open_registry(tmp_path / "promoter" / "registry", remote)
     assert isinstance(promoter, RemoteRegistry)

@@ -23,7 +23,6 @@ import signal
 import time
 from collections.abc import Iterator
 from datetime import datetime
-from itertools import combinations
 from pathlib import Path
 
 import pytest
@@ -31,6 +30,9 @@ import yaml
 from tests.integration.service_helpers import (
     SERVICE_PARAMS,
     Service,
+    _overlaps,
+    _registry,
+    _up_state,
     cli,
     digit_image,
     make_project,
@@ -43,7 +45,6 @@ from flywheel.core.workspace import open_workspace
 from flywheel.datasets.hashing import data_hash
 from flywheel.pipeline.names import short_hash
 from flywheel.release.predictor import Predictor
-from flywheel.release.registry import Registry
 from flywheel.supervise.api import PrefectApi
 from flywheel.supervise.ports import free_port
 from flywheel.supervise.state import ServicePaths, pid_alive, read_state
@@ -90,20 +91,6 @@ def svc(
         for child in ((state or {}).get("children") or {}).values():
             if child.get("pid") and pid_alive(child["pid"]):
                 os.killpg(child["pid"], signal.SIGKILL)
-
-
-def _registry(svc: Service) -> Registry:
-    return Registry(svc.project / "registry")
-
-
-def _up_state(svc: Service) -> dict:
-    state = read_state(ServicePaths(svc.project))
-    assert state is not None, "flywheel up is not running"
-    return state
-
-
-def _overlaps(intervals: list[tuple[datetime, datetime]]) -> list[tuple]:
-    return [(a, b) for a, b in combinations(sorted(intervals), 2) if b[0] < a[1]]
 
 
 def test_up_on_a_busy_port_is_a_clear_error(

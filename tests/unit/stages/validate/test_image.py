@@ -15,39 +15,22 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
+from tests.unit.stages.validate.image_folders import (
+    BROKEN,
+    LABEL_SET,
+    LABELS,
+    PER_CLASS,
+    _missing_class,
+    _unknown_label,
+    write_dataset,
+)
 
 from flywheel.core.config import Params, parse_params
 from flywheel.core.errors import ConfigError, DataValidationError
 from flywheel.core.layout import Layout
-from flywheel.datasets.png import encode_png
 from flywheel.stages.validate import ValidationReport, build_suite, save_suite, validate_dataset
 from flywheel.stages.validate.suite import open_context, suite_path
-
-ROW_COUNT = "expect_table_row_count_to_be_between"
-LABEL_SET = "expect_column_distinct_values_to_equal_set(label)"
-LABEL_IN_SET = "expect_column_values_to_be_in_set(label)"
-READABLE = "expect_column_values_to_be_in_set(readable)"
-UNIQUE_SHA = "expect_column_values_to_be_unique(sha256)"
-
-LABELS = ("a", "b", "c")
-PER_CLASS = 3
-
-
-def png_bytes(seed: int, size: int = 8) -> bytes:
-    """A deterministic grey PNG, different for every seed."""
-    pixels = np.random.default_rng(seed).integers(0, 256, (size, size), dtype=np.uint8)
-    return encode_png(pixels)
-
-
-def write_dataset(root: Path, per_class: dict[str, int]) -> None:
-    seed = 0
-    for label, count in per_class.items():
-        (root / label).mkdir(parents=True, exist_ok=True)
-        for i in range(count):
-            (root / label / f"{i}.png").write_bytes(png_bytes(seed))
-            seed += 1
 
 
 @pytest.fixture(scope="module")
@@ -84,43 +67,6 @@ def good_layout(make_layout: Callable[..., Layout], shared_expectations: Path) -
 def _rows(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
-
-
-def _corrupt_png(data: Path) -> None:
-    (data / "a" / "broken.png").write_bytes(png_bytes(99)[:40])
-
-
-def _unknown_label(data: Path) -> None:
-    (data / "zebra").mkdir()
-    for i in range(PER_CLASS):
-        (data / "zebra" / f"{i}.png").write_bytes(png_bytes(1000 + i))
-
-
-def _missing_class(data: Path) -> None:
-    shutil.rmtree(data / "c")
-
-
-def _empty(data: Path) -> None:
-    shutil.rmtree(data)
-    data.mkdir()
-
-
-def _duplicate_across_labels(data: Path) -> None:
-    shutil.copyfile(data / "a" / "0.png", data / "b" / "copy-of-a0.png")
-
-
-# (how to break the good dataset, expectations that must fail, paths that must be quarantined)
-BROKEN = {
-    "corrupt-png": (_corrupt_png, {READABLE}, {"a/broken.png"}),
-    "unknown-label": (
-        _unknown_label,
-        {LABEL_SET, LABEL_IN_SET},
-        {"zebra/0.png", "zebra/1.png", "zebra/2.png"},
-    ),
-    "missing-class": (_missing_class, {LABEL_SET}, set()),
-    "empty": (_empty, {ROW_COUNT, LABEL_SET}, set()),
-    "duplicate": (_duplicate_across_labels, {UNIQUE_SHA}, {"a/0.png", "b/copy-of-a0.png"}),
-}
 
 
 def test_good_dataset_passes_with_deterministic_outputs(
