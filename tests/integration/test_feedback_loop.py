@@ -23,7 +23,7 @@ import httpx
 import pytest
 from tests.integration.conftest import FAST_PARAMS
 from tests.integration.loop_cases import CASES, Feedback
-from tests.integration.test_serving import LiveServer
+from tests.integration.serving_helpers import LiveServer
 
 from flywheel.core.workspace import open_workspace
 from flywheel.feedback.provenance import feedback_counts

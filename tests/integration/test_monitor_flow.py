@@ -19,7 +19,7 @@ import httpx
 import numpy as np
 import pytest
 import yaml
-from tests.integration.test_serving import LiveServer
+from tests.integration.serving_helpers import LiveServer
 from tests.served_models import registry_with
 
 from flywheel.core.workspace import open_workspace

@@ -18,7 +18,6 @@ import httpx
 import numpy as np
 import pytest
 from tests.integration.serving_helpers import (
-    LiveServer,  # noqa: F401  (test_feedback_loop and test_monitor_flow import it from here)
     card_fields,
     make_params,
     metric_value,
