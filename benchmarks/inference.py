@@ -147,7 +147,7 @@ def run(
             out["skipped"].append(skip(entry.name, reason))
             continue
         print(f"inference: {entry.name} ({entry.params_file.relative_to(PROJECT)})")
-        started = time.perf_counter()
+        family_started = time.perf_counter()
         try:
             ws, stages = bring_up_to_date(entry)
             result = measure(ws, plan)
@@ -159,7 +159,7 @@ def run(
         result.update(
             params_file=str(entry.params_file.relative_to(PROJECT)),
             stages=stages,
-            seconds=round(time.perf_counter() - started, 1),
+            seconds=round(time.perf_counter() - family_started, 1),
             machine=machine_info(),
         )
         out["families"][entry.name] = result
