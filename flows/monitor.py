@@ -5,7 +5,8 @@ reference profile, publishes the drift report (a table and a markdown artifact),
 ``flywheel.drift.detected`` when the drift share reaches ``monitor.threshold``; the retrain
 deployment listens for it when ``monitor.retrain_on_drift`` is on. With
 ``feedback.auto_accept`` it first accepts what the inbox holds (the suite still decides).
-The deployment runs on ``monitor.cron``; ``flows.retrain`` serves it beside retrain.
+The deployment runs on ``monitor.cron``; ``flows.retrain`` serves it beside retrain, or in
+team mode ``flows.pool`` puts both on the work pool.
 """
 
 from __future__ import annotations
@@ -74,14 +75,21 @@ def monitor(params_file: str | None = None, project: str | None = None) -> dict[
     return report
 
 
-def build(ws: Workspace) -> RunnerDeployment:
+def deployment_options(ws: Workspace) -> dict[str, Any]:
+    """Name, schedule and tags of the monitor deployment, served or on a work pool."""
     cron = ws.params.monitor.cron.strip()
+    return {
+        "name": f"monitor-{deployment_name(ws)}",
+        "description": f"Drift and live accuracy of production on {dataset_name(ws)}",
+        "schedules": [Cron(cron, timezone=ws.params.schedule.timezone)] if cron else [],
+        "tags": ["flywheel", "monitor"],
+    }
+
+
+def build(ws: Workspace) -> RunnerDeployment:
     deployment = monitor.to_deployment(
-        name=f"monitor-{deployment_name(ws)}",
-        description=f"Drift and live accuracy of production on {dataset_name(ws)}",
-        schedules=[Cron(cron, timezone=ws.params.schedule.timezone)] if cron else [],
+        **deployment_options(ws),
         parameters={"params_file": str(ws.params_file), "project": str(ws.project)},
-        tags=["flywheel", "monitor"],
         entrypoint_type=EntrypointType.MODULE_PATH,
     )
     return cast("RunnerDeployment", deployment)

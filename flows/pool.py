@@ -1,11 +1,12 @@
-"""The ``retrain`` deployment on a process work pool, for team mode: runs execute on
-whichever ``flywheel worker`` takes them, each from its own checkout.
+"""The ``retrain`` and ``monitor`` deployments on a process work pool, for team mode: runs
+execute on whichever ``flywheel worker`` takes them, each from its own checkout.
 
     python -m flows.pool --pool flywheel [--params params.yaml] [--project .]
 
-registers (or updates) the deployment, the dataset's concurrency limit and the two
-automations below, then stays up (so ``flywheel up`` can supervise it like ``serve``).
-Triggers, cron and the deployment's concurrency rule are those of ``flows.retrain``.
+registers (or updates) the deployments, the dataset's concurrency limit and the
+automation below, then stays up (so ``flywheel up`` can supervise it like ``serve``).
+Triggers, cron and the deployment's concurrency rule are those of ``flows.retrain``; the
+monitor runs on ``monitor.cron`` as under ``flows.retrain``'s serve process.
 
 - The code is the worker's own checkout: the pull step cds into ``$FLYWHEEL_CHECKOUT``,
   which each worker's flow-run process reads at run time (never resolved here, or every
@@ -30,7 +31,7 @@ import signal
 import threading
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 from prefect.runner.storage import LocalStorage
@@ -45,6 +46,9 @@ from flywheel.pipeline.names import (
     deployment_name,
     full_name,
 )
+
+if TYPE_CHECKING:
+    from prefect.deployments.runner import RunnerDeployment
 
 # Flow-run heartbeats every 30 s (Prefect's minimum; the worker sets it for its runs);
 # a run silent for longer than this is presumed dead with its machine.
@@ -63,32 +67,43 @@ class CheckoutStorage(LocalStorage):
         }
 
 
-def deploy_to_pool(ws: Workspace, pool: str) -> str:
-    """Register the deployment on ``pool``; returns its id."""
-    source = pipeline.from_source(
-        source=CheckoutStorage(str(ws.project)), entrypoint="flows/pipeline.py:pipeline"
-    )
-    deployment_id = source.deploy(  # type: ignore[union-attr]
+def pool_deployments(ws: Workspace) -> list[RunnerDeployment]:
+    """``retrain`` and ``monitor`` as a worker runs them: code from its checkout, paths
+    relative to it (the project is wherever the pull step cds)."""
+    from flows.monitor import deployment_options as monitor_options
+    from flows.monitor import monitor
+
+    storage = CheckoutStorage(str(ws.project))
+    params_file = os.path.relpath(ws.params_file, ws.project)
+    retrain = pipeline.from_source(source=storage, entrypoint="flows/pipeline.py:pipeline")
+    watcher = monitor.from_source(source=storage, entrypoint="flows/monitor.py:monitor")
+    # from_source is sync/async dual; called from sync code it returns the flow.
+    retrain_deployment = retrain.to_deployment(  # type: ignore[union-attr]
         name=deployment_name(ws),
-        work_pool_name=pool,
-        description=f"Retrain, gate and deploy on {dataset_name(ws)}, on pool {pool}",
+        description=f"Retrain, gate and deploy on {dataset_name(ws)}",
         schedules=schedules_of(ws),
         concurrency_limit=ConcurrencyLimitConfig(
             limit=1, collision_strategy=ConcurrencyLimitStrategy.ENQUEUE
         ),
         triggers=triggers_of(ws),
-        # Relative to the worker's checkout: the project is wherever the pull step cds.
-        parameters={
-            "params_file": os.path.relpath(ws.params_file, ws.project),
-            "dataset_limit": dataset_limit(dataset_name(ws)),
-        },
-        tags=["flywheel", dataset_tag(dataset_name(ws)), f"pool:{pool}"],
-        print_next_steps=False,
-        ignore_warnings=True,
-        build=False,
-        push=False,
+        parameters={"params_file": params_file, "dataset_limit": dataset_limit(dataset_name(ws))},
+        tags=["flywheel", dataset_tag(dataset_name(ws))],
     )
-    return str(deployment_id)
+    monitor_deployment = watcher.to_deployment(  # type: ignore[union-attr]
+        **monitor_options(ws), parameters={"params_file": params_file}
+    )
+    return [retrain_deployment, monitor_deployment]
+
+
+def deploy_to_pool(ws: Workspace, pool: str) -> list[str]:
+    """Register the deployments on ``pool``; returns their ids, retrain's first."""
+    deployments = pool_deployments(ws)
+    for deployment in deployments:
+        deployment.tags.append(f"pool:{pool}")
+        deployment.description = f"{deployment.description}, on pool {pool}"
+    # One apply each (what prefect.deploy does per item): a failure raises rather than
+    # becoming a row in a printed table while the other deployments go on.
+    return [str(d.apply(work_pool_name=pool)) for d in deployments]
 
 
 async def _ensure_pool_and_limit(pool: str, name: str) -> None:
@@ -118,7 +133,7 @@ async def _ensure_pool_and_limit(pool: str, name: str) -> None:
                 )
 
 
-def _automations(name: str, deployment_id: str) -> list[Any]:
+def _automations(name: str, deployment_ids: list[str]) -> list[Any]:
     from prefect.automations import Automation
     from prefect.events.actions import ChangeFlowRunState
     from prefect.events.schemas.automations import EventTrigger, Posture
@@ -126,7 +141,9 @@ def _automations(name: str, deployment_id: str) -> list[Any]:
     from prefect.server.schemas.states import StateType
 
     runs = ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]})
-    ours = ResourceSpecification({"prefect.resource.id": f"prefect.deployment.{deployment_id}"})
+    ours = ResourceSpecification(
+        {"prefect.resource.id": [f"prefect.deployment.{i}" for i in deployment_ids]}
+    )
     finished = {f"prefect.flow-run.{s}" for s in ("Completed", "Failed", "Cancelled", "Crashed")}
     silent = Automation(
         name=f"{name}: crash runs of dead workers",
@@ -163,13 +180,15 @@ async def _replace_automations(automations: list[Any]) -> None:
 
 def register(ws: Workspace, pool: str) -> str:
     asyncio.run(_ensure_pool_and_limit(pool, dataset_limit(dataset_name(ws))))
-    deployment_id = deploy_to_pool(ws, pool)
-    asyncio.run(_replace_automations(_automations(full_name(ws), deployment_id)))
-    return deployment_id
+    deployment_ids = deploy_to_pool(ws, pool)
+    asyncio.run(_replace_automations(_automations(full_name(ws), deployment_ids)))
+    return deployment_ids[0]
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Register the retrain deployment on a pool.")
+    parser = argparse.ArgumentParser(
+        description="Register the retrain and monitor deployments on a pool."
+    )
     parser.add_argument("--pool", required=True)
     parser.add_argument("--params", default=None)
     parser.add_argument("--project", default=None)

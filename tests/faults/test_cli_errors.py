@@ -253,6 +253,18 @@ def test_error_is_one_line_with_its_exit_code(base: Path, tmp_path: Path, name: 
     assert_one_line(_cli(root, *argv), code, needle)
 
 
+def test_up_database_with_an_external_server_is_one_line(
+    base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing answers there: the conflict is named before any server is asked.
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:1/api")
+    root = tmp_path / "project"
+    shutil.copytree(base, root, symlinks=True)
+    proc = _cli(root, "up", "--database", "postgresql+asyncpg://u:pw@db:5432/prefect")
+    assert_one_line(proc, 2, "--database conflicts with PREFECT_API_URL=http://127.0.0.1:1/api")
+    assert "unset PREFECT_API_URL" in proc.stderr and "drop --database" in proc.stderr
+
+
 def test_verbose_adds_the_traceback(base: Path, tmp_path: Path) -> None:
     root = tmp_path / "project"
     shutil.copytree(base, root, symlinks=True)

@@ -115,13 +115,14 @@ def _training_split(family: Family, root: Path, rows: int) -> list[dict[str, Any
     return out
 
 
-def make_project(root: Path, family: Family) -> Any:
+def make_project(root: Path, family: Family, feedback: dict[str, Any] | None = None) -> Any:
     raw, _ = registry_with(family.task, root)
     raw |= {
         "data": family.data,
         "validate": {"suite": "t", "labels": raw["validate"]["labels"]},
         "paths": {"registry": "registry"},
         "monitor": {"min_window": 50, "window": 400},
+        "feedback": feedback or {},
     }
     (root / "params.yaml").write_text(yaml.safe_dump(raw))
     rows = _training_split(family, root, 600)

@@ -1,6 +1,7 @@
 """Team mode end to end on a real S3-compatible server (moto on loopback): machine A runs
 the real flow and promotes; machine B, a fresh clone with no data and an empty cache,
-pulls exactly A's data version and restores every stage from the run cache."""
+pulls exactly A's data version and restores every stage from the run cache; the model's
+reference profile reaches every mirror with the model."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from tests.moto_s3 import S3Server
 
 from flywheel.core.errors import RemoteUnavailable
 from flywheel.core.remote_section import RemoteConfig
+from flywheel.monitor.reference import load_reference
 from flywheel.pipeline import steps
 from flywheel.release.registry import open_registry
 from flywheel.remote.objects import ObjectStore
@@ -61,6 +63,12 @@ def test_machine_b_skips_every_stage_from_the_remote_run_cache(
     assert c_registry.production_version() == "v0001"
     a_card = open_registry(a / "registry", remote).card("v0001")
     assert c_registry.verify("v0001").sha256 == a_card.sha256
+    # The reference profile went up with the model (before its card): C's mirror has it
+    # although C never deployed, so a monitor on C compares against A's profile.
+    assert store.etag(store.key("registry", "versions", "v0001", "reference.json"), "t")
+    reference = load_reference(c_registry.version_dir("v0001"))
+    assert reference is not None and reference["model_version"] == "v0001"
+    assert reference == load_reference(a / "registry" / "versions" / "v0001")
     print(f"A cold {a_seconds:.1f}s, C from the run cache {c_seconds:.1f}s")
 
 

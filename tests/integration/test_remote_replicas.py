@@ -1,7 +1,8 @@
 """Two serving replicas following the production alias on a real S3-compatible server
 (moto on loopback): each is its own folder with an empty registry mirror, served over
 real HTTP. They follow a promotion and a rollback, refuse a corrupted object by sha256
-and keep serving, and say in /readyz and /metrics when the store does not answer."""
+and keep serving, and say in /readyz and /metrics when the store does not answer. The
+model's reference profile comes with it: the monitor on a replica compares against it."""
 
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ from tests.moto_s3 import S3Server
 
 from flywheel.core.layout import Layout
 from flywheel.core.remote_section import RemoteConfig
+from flywheel.core.workspace import Workspace
+from flywheel.monitor.reference import load_reference, staged_reference
+from flywheel.monitor.report import run_monitor
 from flywheel.release.registry import open_registry
 from flywheel.release.registry.remote import RemoteRegistry
 from flywheel.remote.objects import ObjectStore
@@ -44,13 +48,21 @@ def replicas(
         for i in range(n):
             root = tmp_path / f"replica-{i}"
             root.mkdir(parents=True)
-            raw = {**raw_params, "remote": {**remote.model_dump(), "poll_interval_s": 0.1}}
-            params = make_params(dict(raw), root)
+            params = replica_params(tmp_path, raw_params, remote, i)
             server = stack.enter_context(
                 LiveServer(create_app(params, Layout.from_params(params, root)))
             )
             clients.append(stack.enter_context(httpx.Client(base_url=server.url, timeout=10)))
         yield clients
+
+
+def replica_params(tmp_path: Path, raw_params: dict[str, Any], remote: RemoteConfig, i: int) -> Any:
+    raw = {
+        **raw_params,
+        "remote": {**remote.model_dump(), "poll_interval_s": 0.1},
+        "monitor": {**raw_params["monitor"], "min_window": 8},
+    }
+    return make_params(raw, tmp_path / f"replica-{i}")
 
 
 def serving_version(client: httpx.Client) -> str | None:
@@ -71,6 +83,25 @@ def predict(client: httpx.Client) -> str:
     return str(answer.json()["model_version"])
 
 
+def monitor_replica(
+    tmp_path: Path, raw_params: dict[str, Any], remote: RemoteConfig, client: Any, version: str
+) -> None:
+    """The monitor on replica 0 finds the profile where its mirror put it and compares."""
+    root = tmp_path / "replica-0"
+    promoted = load_reference(tmp_path / "promoter" / "registry" / "versions" / version)
+    assert promoted is not None and promoted["model_version"] == version
+    assert load_reference(root / "registry" / "versions" / version) == promoted
+    for _ in range(8):
+        predict(client)
+    ws = Workspace(
+        root, root, root / "params.yaml", replica_params(tmp_path, raw_params, remote, 0)
+    )
+    wait_for(lambda: run_monitor(ws)["window"] >= 8)
+    report = run_monitor(ws)
+    assert report["model_version"] == version and report["verdict"] in ("drift", "no drift")
+    assert report["features"], report
+
+
 def test_replicas_follow_promotion_rollback_and_refuse_a_corrupt_object(
     tmp_path: Path,
     raw_params: dict[str, Any],
@@ -80,13 +111,17 @@ def test_replicas_follow_promotion_rollback_and_refuse_a_corrupt_object(
 ) -> None:
     promoter = open_registry(tmp_path / "promoter" / "registry", remote)
     assert isinstance(promoter, RemoteRegistry)
-    v1 = promoter.register(onnx_models["a"], onnx_models["spec"], card_fields()).version
+    # The profile the deploy stages with the model (here on images a client might send).
+    profiled = staged_reference(lambda: [png_b64(p) for p in random_images(40, seed=3)])
+    models = onnx_models["a"], onnx_models["spec"]
+    v1 = promoter.register(*models, card_fields(), extras=profiled).version
     promoter.promote(v1)
     with replicas(tmp_path, raw_params, remote) as clients:
         all_serve(clients, v1)
         assert [c.get("/readyz").json() for c in clients] == [
             {"ready": True, "remote": "reachable"}
         ] * 2
+        monitor_replica(tmp_path, raw_params, remote, clients[0], v1)
 
         v2 = promoter.register(onnx_models["b"], onnx_models["spec"], card_fields()).version
         promoter.promote(v2)

@@ -36,7 +36,9 @@ def up(
     ] = None,
     pool: Annotated[
         str | None,
-        typer.Option(help="Team mode: register `retrain` on this work pool; workers run it."),
+        typer.Option(
+            help="Team mode: register `retrain` and `monitor` on this work pool; workers run them."
+        ),
     ] = None,
     role: Annotated[
         list[str] | None,

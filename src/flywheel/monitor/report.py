@@ -48,6 +48,9 @@ def run_monitor(ws: Workspace) -> dict[str, Any]:
 
     start = time.perf_counter()
     cfg = ws.params.monitor
+    # This machine's registry folder, a remote's mirror included: its alias names what the
+    # server here serves (and logs), and the mirror holds that version's reference profile,
+    # fetched with the model.
     registry = Registry(ws.layout.registry)
     version = registry.production_version()
     report: dict[str, Any] = {

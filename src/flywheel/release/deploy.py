@@ -151,10 +151,13 @@ def deploy(ws: Workspace, data_hash: str, run: dict[str, Any] | None = None) -> 
 
 
 def _reference(ws: Workspace, registry: Registry, version: str) -> None:
-    """The deployed model's reference profile, for the monitor; a failure here leaves the
-    model unmonitored, never undeployed."""
-    from flywheel.monitor.reference import write_reference
+    """The reference profile of a version registered without one (before profiles were
+    staged with the version, or a resumed promotion whose profile failed), in this
+    machine's folder only; a failure here leaves the model unmonitored, never undeployed."""
+    from flywheel.monitor.reference import load_reference, write_reference
 
+    if load_reference(registry.version_dir(version)) is not None:
+        return  # staged and published with the version (see promotion.promote)
     try:
         write_reference(ws, registry, version, ws.params.monitor.reference_rows)
     except Exception as err:

@@ -5,6 +5,7 @@ drives it."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import replace
 from typing import Any
@@ -126,6 +127,8 @@ class Promotion:
     ) -> ModelCard:
         """Register the chosen model (unless the registry holds it already: a promotion a
         kill interrupted, or an earlier production), promote it and check it."""
+        from flywheel.monitor.reference import staged_reference, training_sample
+
         registry, layout = self.registry, self.ws.layout
         if trial.version is None:
             # Written first: a kill from here to the alias move leaves a version the
@@ -138,7 +141,14 @@ class Promotion:
                 against=production.version if production else None,
             )
             card = registry.register(
-                layout.variant_file(trial.variant), layout.preprocessing_spec, fields
+                layout.variant_file(trial.variant),
+                layout.preprocessing_spec,
+                fields,
+                extras=staged_reference(
+                    functools.partial(
+                        training_sample, self.ws, self.ws.params.monitor.reference_rows
+                    )
+                ),
             )
             fault_point("deploy.before_alias")
         else:

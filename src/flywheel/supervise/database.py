@@ -16,6 +16,7 @@ from flywheel.supervise.errors import ServerUnavailable
 # The two spellings Prefect 3 reads; the first wins when both are set.
 DATABASE_ENV = ("PREFECT_SERVER_DATABASE_CONNECTION_URL", "PREFECT_API_DATABASE_CONNECTION_URL")
 SCHEMES = ("postgresql+asyncpg", "sqlite+aiosqlite")
+API_ENV = "PREFECT_API_URL"
 
 # Concurrency-slot leases kept on disk under PREFECT_HOME rather than in the server's
 # memory: with the in-memory default a server restart forgets every lease, the holders
@@ -28,8 +29,17 @@ LEASE_STORAGE = {
 
 
 def configured_database(explicit: str | None, env: dict[str, str] | None = None) -> str | None:
-    """The database URL in force: ``explicit`` (``--database``), else the environment's."""
+    """The database URL in force: ``explicit`` (``--database``), else the environment's.
+
+    ``--database`` configures the server ``up`` starts; with ``PREFECT_API_URL`` set ``up``
+    starts none and uses that one, so the option would be dropped without a word."""
     env = dict(os.environ) if env is None else env
+    if explicit and env.get(API_ENV):
+        raise ConfigError(
+            f"--database conflicts with {API_ENV}={env[API_ENV]}: with it set `flywheel up`"
+            f" starts no server and uses that one; unset {API_ENV} to start a server on"
+            " this database, or drop --database"
+        )
     url = explicit or next((env[k] for k in DATABASE_ENV if env.get(k)), None)
     if url:
         check_database_url(url)

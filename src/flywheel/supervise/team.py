@@ -1,7 +1,7 @@
 """Team mode: the pieces of ``flywheel up`` on separate machines, and ``flywheel worker``.
 
     server   the Prefect server (SQLite, or PostgreSQL with --database) and, with --pool,
-             the retrain deployment registered on that work pool (flows/pool.py)
+             the retrain and monitor deployments registered on that work pool (flows/pool.py)
     worker   a Prefect process worker on the pool, running flow runs from this checkout
     watch    the data watcher (emits flywheel.data.changed)
     serve    the model server

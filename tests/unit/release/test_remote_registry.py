@@ -3,6 +3,7 @@ own local mirror folder talking only to the bucket."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -12,8 +13,10 @@ from tests.moto_s3 import S3Server
 
 from flywheel.core.errors import AliasMoved, IntegrityError, RemoteUnavailable
 from flywheel.core.remote_section import RemoteConfig
-from flywheel.release.registry import open_registry
+from flywheel.monitor.reference import load_reference
+from flywheel.release.registry import ModelCard, open_registry
 from flywheel.release.registry.remote import RemoteRegistry
+from flywheel.release.registry.store import REFERENCE_FILE
 from flywheel.remote.objects import ObjectStore
 
 _FIELDS = {
@@ -171,3 +174,49 @@ def test_a_local_version_that_is_not_the_remote_one_is_refused(
     b = _machine(tmp_path, "b", remote)
     with pytest.raises(RegistryError, match="is not the v0001 on s3://"):
         b.verify("v0001")
+
+
+def _with_reference(staging: Path, card: ModelCard) -> None:
+    (staging / REFERENCE_FILE).write_text(json.dumps({"model_version": card.version}))
+
+
+def test_the_reference_profile_is_published_before_the_card_and_mirrored(
+    tmp_path: Path,
+    remote: RemoteConfig,
+    s3_server: S3Server,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a, b = _machine(tmp_path, "a", remote), _machine(tmp_path, "b", remote)
+    (tmp_path / "spec.json").write_text("{}")
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"profiled")
+    real_put = ObjectStore.put
+
+    def die_before_the_card(self: ObjectStore, key: str, *args: object, **kw: object) -> str:
+        if key.endswith("/card.json"):
+            s3_server.stop()
+        return real_put(self, key, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ObjectStore, "put", die_before_the_card)
+    try:
+        with pytest.raises(RemoteUnavailable):
+            a.register(model, tmp_path / "spec.json", _FIELDS, extras=_with_reference)
+    finally:
+        s3_server.start()
+    monkeypatch.setattr(ObjectStore, "put", real_put)
+    store = ObjectStore(remote)
+    uploaded = store.keys(store.key("registry", "versions") + "/", "t")
+    assert [k.rsplit("/", 2)[-2:] for k in sorted(uploaded)] == [
+        ["v0001", "model.onnx"],
+        ["v0001", "preprocessing.json"],
+        ["v0001", "reference.json"],
+    ]
+    assert b.versions() == []  # no card yet: not a version, its profile with it
+
+    version = a.register(model, tmp_path / "spec.json", _FIELDS, extras=_with_reference).version
+    a.promote(version)
+    assert version == "v0002"
+    b.fetch_version(b.production_version() or "")
+    # Machine B's mirror holds the profile where the monitor looks for it.
+    assert load_reference(b.version_dir(version)) == {"model_version": version}
+    assert load_reference(a.version_dir(version)) == {"model_version": version}

@@ -30,6 +30,18 @@ def test_explicit_url_wins_over_the_environment() -> None:
     assert configured_database(None, {}) is None
 
 
+def test_database_with_an_external_server_is_refused_with_the_fix() -> None:
+    env = {"PREFECT_API_URL": "http://team:4200/api"}
+    with pytest.raises(ConfigError, match="--database conflicts with PREFECT_API_URL=") as err:
+        configured_database(PG, env)
+    assert "unset PREFECT_API_URL" in str(err.value) and "drop --database" in str(err.value)
+    assert "s3cret" not in str(err.value)
+    # Only the option conflicts: a database from the environment may be meant for a server
+    # started elsewhere with the same settings.
+    env["PREFECT_API_DATABASE_CONNECTION_URL"] = PG
+    assert configured_database(None, env) == PG
+
+
 @pytest.mark.parametrize(
     ("url", "message"),
     [

@@ -2,7 +2,7 @@
 
 Remote layout (under ``remote.url``)::
 
-    registry/versions/v0001/{model.onnx, preprocessing.json, card.json}
+    registry/versions/v0001/{model.onnx, preprocessing.json, reference.json, card.json}
     registry/production.json     # the alias: moved only by a conditional write
     registry/journal/<ms>-<random>.json
 
@@ -40,13 +40,16 @@ from flywheel.release.registry.store import (
     _VERSION,
     CARD_FILE,
     MODEL_FILE,
+    OPTIONAL_FILES,
     SPEC_FILE,
+    Extras,
     RegistryStore,
 )
 from flywheel.remote.objects import ObjectStore, PreconditionFailed
 
-# The model first (it claims the number), the card last (it publishes the version).
-_PUBLISH_ORDER = (MODEL_FILE, SPEC_FILE, CARD_FILE)
+# The model first (it claims the number), the card last (it publishes the version): a
+# reader that sees the card finds the optional files the version was staged with too.
+_PUBLISH_ORDER = (MODEL_FILE, SPEC_FILE, *OPTIONAL_FILES, CARD_FILE)
 
 
 class RemoteRegistry(Registry):
@@ -150,6 +153,10 @@ class RemoteRegistry(Registry):
                     f"{version}: {self.store.uri(self._key(version, MODEL_FILE))} has sha256 "
                     f"{actual[:12]}, its card says {card.sha256[:12]}: refused, never served"
                 )
+            for name in OPTIONAL_FILES:  # absent on the remote: the version has none
+                self.store.download(
+                    self._key(version, name), staging / name, f"downloading {version}"
+                )
             card.save(staging / CARD_FILE)
             rename_durable(staging, final)
         except BaseException:
@@ -172,7 +179,13 @@ class RemoteRegistry(Registry):
             return []
 
     # writing
-    def register(self, model: Path, spec: Path, card_fields: dict[str, Any]) -> ModelCard:
+    def register(
+        self,
+        model: Path,
+        spec: Path,
+        card_fields: dict[str, Any],
+        extras: Extras | None = None,
+    ) -> ModelCard:
         self.versions_dir.mkdir(parents=True, exist_ok=True)
         with self.lock():
             version = self.next_version()
@@ -180,7 +193,7 @@ class RemoteRegistry(Registry):
                 staging = self.versions_dir / temp_name(version, suffix="")
                 staging.mkdir()
                 try:
-                    card = self._stage(staging, version, model, spec, card_fields)
+                    card = self._stage(staging, version, model, spec, card_fields, extras)
                     if self._publish(staging, version):
                         rename_durable(staging, self.version_dir(version))
                         break
@@ -201,6 +214,8 @@ class RemoteRegistry(Registry):
                 "this folder mirrors the remote registry; move it aside and run again"
             )
         for name in _PUBLISH_ORDER:
+            if name in OPTIONAL_FILES and not (staging / name).is_file():
+                continue
             try:
                 body = (staging / name).read_bytes()
                 self.store.put(

@@ -1,7 +1,7 @@
 """Registry layout::
 
     registry/
-      versions/v0001/{model.onnx, card.json, preprocessing.json}
+      versions/v0001/{model.onnx, card.json, preprocessing.json, reference.json}
       production.json      # {"version": "v0002", "history": ["v0001", "v0002"]}
       journal.jsonl        # every registration, promotion, check and retirement
       .lock                # serialises registrations and alias moves across processes
@@ -22,7 +22,7 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,12 @@ log = logging.getLogger(__name__)
 MODEL_FILE = "model.onnx"
 CARD_FILE = "card.json"
 SPEC_FILE = "preprocessing.json"
+# The monitor's reference profile (flywheel.monitor.reference): staged and published with
+# the version, so every mirror of it has it; a version may lack one (not monitored).
+REFERENCE_FILE = "reference.json"
+OPTIONAL_FILES = (REFERENCE_FILE,)
+# Writes further files of a version into its staging folder, given the staged card.
+Extras = Callable[[Path, ModelCard], None]
 _VERSION = re.compile(r"^v(\d{4,})$")
 
 
@@ -184,15 +190,22 @@ class RegistryStore:
         existing = self.versions()
         return f"v{(int(existing[-1][1:]) + 1) if existing else 1:04d}"
 
-    def register(self, model: Path, spec: Path, card_fields: dict[str, Any]) -> ModelCard:
-        """Copy a model and its preprocessing spec in as the next version; returns its card."""
+    def register(
+        self,
+        model: Path,
+        spec: Path,
+        card_fields: dict[str, Any],
+        extras: Extras | None = None,
+    ) -> ModelCard:
+        """Copy a model and its preprocessing spec in as the next version (with what
+        ``extras`` adds beside them); returns its card."""
         self.versions_dir.mkdir(parents=True, exist_ok=True)
         with self.lock():
             version = self.next_version()
             staging = self.versions_dir / temp_name(version, suffix="")
             staging.mkdir()
             try:
-                card = self._stage(staging, version, model, spec, card_fields)
+                card = self._stage(staging, version, model, spec, card_fields, extras)
                 rename_durable(staging, self.versions_dir / version)
             except BaseException:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -201,7 +214,13 @@ class RegistryStore:
         return card
 
     def _stage(
-        self, staging: Path, version: str, model: Path, spec: Path, fields: dict[str, Any]
+        self,
+        staging: Path,
+        version: str,
+        model: Path,
+        spec: Path,
+        fields: dict[str, Any],
+        extras: Extras | None = None,
     ) -> ModelCard:
         shutil.copyfile(model, staging / MODEL_FILE)
         fault_point("registry.register")
@@ -214,6 +233,8 @@ class RegistryStore:
             **fields,
         )
         card.save(staging / CARD_FILE)
+        if extras is not None:
+            extras(staging, card)
         for f in staging.iterdir():
             with f.open("rb") as fh:
                 os.fsync(fh.fileno())
