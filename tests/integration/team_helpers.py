@@ -9,24 +9,40 @@ checkout alike, as a pull from the remote would.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
-from tests.integration.service_helpers import make_project, stop_group, wait_for
+from tests.integration import postgres
+from tests.integration.service_helpers import (
+    SERVICE_PARAMS,
+    digit_image,
+    make_project,
+    stop_group,
+    wait_for,
+)
 
 from flywheel.core.workspace import open_workspace
+from flywheel.datasets.hashing import data_hash
 from flywheel.supervise.api import PrefectApi, run_summary
+from flywheel.supervise.ports import free_port
 from flywheel.supervise.prefect_server import api_url, server_command, server_env, wait_healthy
+from flywheel.triggers.events import emit_data_changed
 
 PROJECT = Path(__file__).resolve().parents[2]
 POOL = "team"
+# The tiniest real runs (SERVICE_PARAMS) with a short debounce, and no cron: only the
+# events under test start runs.
+TEAM_PARAMS = {**SERVICE_PARAMS, "schedule": {"cron": "", "debounce_s": 1.0, "recheck_s": 5.0}}
 
 
 def start_server_on(home: Path, port: int, database: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -144,3 +160,69 @@ def wait_settled(api: PrefectApi, name: str, count: int, timeout: float) -> list
         return None
 
     return list(wait_for(done, timeout, f"{count} settled runs of {name}", interval=2.0))
+
+
+@dataclass
+class Team:
+    api: PrefectApi
+    env: dict[str, str]
+    checkouts: dict[str, Path]
+    workers: dict[str, Worker]
+
+
+@contextlib.contextmanager
+def team_up(root: Path) -> Iterator[Team]:
+    """PostgreSQL, a Prefect server on it, both datasets' deployments on the pool, and two
+    machines (checkouts ``a`` and ``b``) each running a worker; all stopped on exit."""
+    pg = postgres.start_postgres(Path(tempfile.mkdtemp(prefix="flywheel-pg-")))
+    server = None
+    workers: dict[str, Worker] = {}
+    try:
+        server, api_url = start_server_on(root / "server-home", free_port(), pg.url)
+        env = {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_LOGGING_LEVEL": "INFO"}
+        origin = make_origin(root / "origin", TEAM_PARAMS)
+        checkouts = {n: clone(origin, root / n / "checkout") for n in ("a", "b")}
+        for params in ("params.yaml", "paramsY.yaml"):
+            subprocess.run(
+                [sys.executable, "-m", "flows.pool", "--pool", POOL, "--params", params, "--once"],
+                cwd=checkouts["a"],
+                env={**env, "PREFECT_HOME": str(root / "a" / "home")},
+                check=True,
+                timeout=300,
+            )
+        for n, checkout in checkouts.items():
+            workers[n] = Worker(
+                f"worker-{n}", checkout, {**env, "PREFECT_HOME": str(root / n / "home")}
+            )
+            workers[n].start()
+        api = PrefectApi(api_url)
+        wait_for(lambda: len(online(api)) == 2, 120, "both workers online")
+        yield Team(api, env, checkouts, workers)
+        api.close()
+    finally:
+        for worker in workers.values():
+            worker.stop()
+        if server is not None:
+            stop_group(server)
+        pg.stop()
+
+
+def online(api: PrefectApi) -> set[str]:
+    return {w["name"] for w in api.workers(POOL) if w.get("status") == "ONLINE"}
+
+
+def change(team: Team, folder: str, label: int, variant: int) -> str:
+    """The same new image in every checkout (what a pull from the remote would do)."""
+    hashes = set()
+    for checkout in team.checkouts.values():
+        (checkout / folder / str(label) / f"team-{variant:03d}.png").write_bytes(
+            digit_image(label, variant)
+        )
+        hashes.add(data_hash(checkout / folder))
+    (only,) = hashes
+    return only
+
+
+def emit(team: Team, params: str, digest: str) -> None:
+    ws = open_workspace(team.checkouts["a"] / params, team.checkouts["a"])
+    emit_data_changed(ws, digest, None, {}, api_url=team.env["PREFECT_API_URL"])

@@ -14,35 +14,27 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from itertools import combinations
-from pathlib import Path
 
 import pytest
 from tests.integration import postgres
-from tests.integration.service_helpers import SERVICE_PARAMS, digit_image, stop_group, wait_for
+from tests.integration.service_helpers import stop_group, wait_for
 from tests.integration.team_helpers import (
     POOL,
-    Worker,
-    clone,
+    Team,
+    change,
     deployment_runs,
+    emit,
     interval,
     limit_slots,
-    make_origin,
     raw_run,
-    start_server_on,
+    team_up,
     wait_settled,
 )
 
-from flywheel.core.workspace import open_workspace
-from flywheel.datasets.hashing import data_hash
 from flywheel.pipeline.names import dataset_limit
 from flywheel.release.registry import Registry
-from flywheel.supervise.api import PrefectApi
-from flywheel.supervise.ports import free_port
-from flywheel.triggers.events import emit_data_changed
 
 pytestmark = [
     pytest.mark.slow,
@@ -52,72 +44,12 @@ pytestmark = [
 
 X, Y = "flywheel-pipeline/retrain", "flywheel-pipeline/retrain-paramsY"
 RUN_TIMEOUT = 420
-TEAM_PARAMS = {**SERVICE_PARAMS, "schedule": {"cron": "", "debounce_s": 1.0, "recheck_s": 5.0}}
-
-
-@dataclass
-class Team:
-    api: PrefectApi
-    env: dict[str, str]
-    checkouts: dict[str, Path]
-    workers: dict[str, Worker]
 
 
 @pytest.fixture(scope="module")
 def team(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Team]:
-    root = tmp_path_factory.mktemp("team")
-    pg = postgres.start_postgres(Path(tempfile.mkdtemp(prefix="flywheel-pg-")))
-    server = None
-    workers: dict[str, Worker] = {}
-    try:
-        server, api_url = start_server_on(root / "server-home", free_port(), pg.url)
-        env = {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_LOGGING_LEVEL": "INFO"}
-        origin = make_origin(root / "origin", TEAM_PARAMS)
-        checkouts = {n: clone(origin, root / n / "checkout") for n in ("a", "b")}
-        for params in ("params.yaml", "paramsY.yaml"):
-            subprocess.run(
-                [sys.executable, "-m", "flows.pool", "--pool", POOL, "--params", params, "--once"],
-                cwd=checkouts["a"],
-                env={**env, "PREFECT_HOME": str(root / "a" / "home")},
-                check=True,
-                timeout=300,
-            )
-        for n, checkout in checkouts.items():
-            workers[n] = Worker(
-                f"worker-{n}", checkout, {**env, "PREFECT_HOME": str(root / n / "home")}
-            )
-            workers[n].start()
-        api = PrefectApi(api_url)
-        wait_for(lambda: len(_online(api)) == 2, 120, "both workers online")
-        yield Team(api, env, checkouts, workers)
-        api.close()
-    finally:
-        for worker in workers.values():
-            worker.stop()
-        if server is not None:
-            stop_group(server)
-        pg.stop()
-
-
-def _online(api: PrefectApi) -> set[str]:
-    return {w["name"] for w in api.workers(POOL) if w.get("status") == "ONLINE"}
-
-
-def _change(team: Team, folder: str, label: int, variant: int) -> str:
-    """The same new image in every checkout (what a pull from the remote would do)."""
-    hashes = set()
-    for checkout in team.checkouts.values():
-        (checkout / folder / str(label) / f"team-{variant:03d}.png").write_bytes(
-            digit_image(label, variant)
-        )
-        hashes.add(data_hash(checkout / folder))
-    (only,) = hashes
-    return only
-
-
-def _emit(team: Team, params: str, digest: str) -> None:
-    ws = open_workspace(team.checkouts["a"] / params, team.checkouts["a"])
-    emit_data_changed(ws, digest, None, {}, api_url=team.env["PREFECT_API_URL"])
+    with team_up(tmp_path_factory.mktemp("team")) as running:
+        yield running
 
 
 def _overlap_s(a: dict, b: dict) -> float:
@@ -126,9 +58,9 @@ def _overlap_s(a: dict, b: dict) -> float:
 
 
 def test_two_datasets_run_in_parallel_on_two_workers(team: Team) -> None:
-    hx, hy = _change(team, "data", 1, 0), _change(team, "dataY", 2, 0)
-    _emit(team, "params.yaml", hx)
-    _emit(team, "paramsY.yaml", hy)
+    hx, hy = change(team, "data", 1, 0), change(team, "dataY", 2, 0)
+    emit(team, "params.yaml", hx)
+    emit(team, "paramsY.yaml", hy)
     (rx,) = wait_settled(team.api, X, 1, RUN_TIMEOUT)
     (ry,) = wait_settled(team.api, Y, 1, RUN_TIMEOUT)
     assert rx["state_type"] == ry["state_type"] == "COMPLETED", (rx, ry)
@@ -145,9 +77,9 @@ def test_two_datasets_run_in_parallel_on_two_workers(team: Team) -> None:
 
 def test_a_burst_on_one_dataset_runs_one_at_a_time(team: Team) -> None:
     before = len(deployment_runs(team.api, X))
-    digests = [_change(team, "data", 4, i) for i in range(1, 3)]
+    digests = [change(team, "data", 4, i) for i in range(1, 3)]
     for digest in digests:
-        _emit(team, "params.yaml", digest)
+        emit(team, "params.yaml", digest)
     runs = wait_settled(team.api, X, before + 2, 2 * RUN_TIMEOUT)[before:]
     assert [r["state_type"] for r in runs] == ["COMPLETED"] * 2, runs
     for a, b in combinations(runs, 2):
@@ -160,7 +92,7 @@ def test_a_dead_worker_machine_crashes_its_run_and_the_version_is_retried(team: 
     team.workers["b"].stop()
     assert team.workers["b"].proc is not None and team.workers["b"].proc.poll() is not None
     before = len(deployment_runs(team.api, X))
-    digest = _change(team, "data", 6, 9)
+    digest = change(team, "data", 6, 9)
     watcher = subprocess.Popen(
         [sys.executable, "-m", "flywheel.triggers.watcher", "--project", str(team.checkouts["b"])],
         cwd=team.checkouts["b"],
