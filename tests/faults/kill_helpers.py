@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import httpx
-from tests.integration.service_helpers import cli, wait_for
+from tests.integration.service_helpers import assert_dvc_status_clean, cli, wait_for
 
 from flywheel.core.faults import ENV
 from flywheel.datasets.hashing import data_hash
@@ -74,14 +74,7 @@ def assert_settled(project: Path) -> str:
     assert leftovers(project) == []
     card = registry.card(version)
     assert recorded_hash(project / "data.dvc") == card.data_hash == data_hash(project / "data")
-    status = subprocess.run(
-        [sys.executable, "-m", "dvc", "status", "--json"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert json.loads(status.stdout) == {}
+    assert_dvc_status_clean(project)
     return version
 
 

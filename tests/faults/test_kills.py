@@ -12,7 +12,6 @@ point, so one pipeline's worth of training covers every point of a first run.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +29,7 @@ from tests.faults.kill_helpers import (
 )
 from tests.integration.service_helpers import (
     TINY_RUN_PARAMS,
+    assert_dvc_status_clean,
     digit_image,
     make_project,
     wait_for,
@@ -135,14 +135,7 @@ def test_unreadable_dvc_files_are_repaired_without_recomputing(
     assert [s for s, r in record["stages"].items() if not r.get("restored")] == ["validate"]
     assert list(project.glob("dvc.lock.corrupt-*")) and list(project.glob("data.dvc.corrupt-*"))
     assert recorded_hash(project / "data.dvc") == data_hash(project / "data")
-    status = subprocess.run(
-        [sys.executable, "-m", "dvc", "status", "--json"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert json.loads(status.stdout) == {}
+    assert_dvc_status_clean(project)
 
 
 def test_a_corrupt_alias_is_one_line_with_the_fix_and_rollback_restores(

@@ -3,6 +3,7 @@ project with tiny params, the CLI as a subprocess, data edits, and polling the A
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -168,3 +169,15 @@ def _up_state(svc: Service) -> dict:
 
 def _overlaps(intervals: list[tuple[datetime, datetime]]) -> list[tuple]:
     return [(a, b) for a, b in combinations(sorted(intervals), 2) if b[0] < a[1]]
+
+
+def assert_dvc_status_clean(project: Path) -> None:
+    """DVC's own CLI, in its own process, sees nothing to do: what `dvc repro` leaves."""
+    status = subprocess.run(
+        [sys.executable, "-m", "dvc", "status", "--json"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(status.stdout) == {}

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.integration.service_helpers import digit_image
+from tests.integration.service_helpers import assert_dvc_status_clean, digit_image
 
 from flywheel.core.errors import DataValidationError
 from flywheel.datasets.png import encode_png
@@ -43,14 +43,7 @@ def test_deploy_rerun_and_bad_data(dvc_project, prefect_backend) -> None:
     assert card.sha256 and card.params["seed"] == 42 and card.recipe["variant"] == card.variant
     assert (project / "dvc.lock").is_file()
     # Stages ran in the flow's process; DVC's own CLI must see exactly what `dvc repro` leaves.
-    status = subprocess.run(
-        [sys.executable, "-m", "dvc", "status", "--json"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert json.loads(status.stdout) == {}
+    assert_dvc_status_clean(project)
 
     second = _run_flow(project)
     assert second["nothing_to_do"] is True
