@@ -30,6 +30,7 @@ from flywheel.core.errors import DataChangedError, DataError, FlywheelError
 from flywheel.core.faults import fault_point
 from flywheel.datasets.hashing import data_hash
 from flywheel.pipeline.dvcfiles import install_atomic_writes
+from flywheel.pipeline.dvchash import install_hash_memo
 
 if TYPE_CHECKING:
     from dvc.repo import Repo
@@ -85,6 +86,7 @@ def open_repo(root: Path, config: dict[str, Any] | None = None) -> Iterator[Repo
     becomes :class:`DvcBusy`. ``config`` overrides DVC's config (the team remote)."""
     _adopt_dvc_logging()
     install_atomic_writes()
+    install_hash_memo()
     from dvc.lock import LockError
     from dvc.repo import Repo
 
