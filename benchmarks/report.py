@@ -441,13 +441,16 @@ def training_section(r: Mapping[str, Any]) -> list[str]:
 def overhead_section(r: Mapping[str, Any]) -> list[str]:
     flow, direct = r["flow_seconds"], r["direct_seconds"]
     lines = [
-        "## 3. Pipeline overhead: Prefect flow vs the same stage functions called directly",
+        "## 3. Pipeline overhead: Prefect flow vs the stage functions called directly and "
+        "`dvc repro`",
         "",
         f"Default dataset, {'quick' if r['quick'] else 'default'} params, "
         f"{r['repeats']} run(s) per side, torch threads {r.get('threads')}. Flow: "
         f"{spread_text(flow)} s; direct: {spread_text(direct)} s; overhead "
         f"{fmt(r['overhead_seconds'])} s = {fmt(r['overhead_share_of_flow_run'])} of the flow run "
-        f"(flow/direct {fmt(r['flow_vs_direct'])}x). Prefect server start-up (paid once by a "
+        f"(flow/direct {fmt(r['flow_vs_direct'])}x). `dvc repro` of the same stages from a "
+        f"shell: {spread_text(r.get('dvc_repro_seconds') or {})} s (flow/dvc repro "
+        f"{fmt(r.get('flow_vs_dvc_repro'))}x). Prefect server start-up (paid once by a "
         f"long-lived server, not per run): {fmt(r['prefect_server_startup_seconds'])} s.",
         "",
     ]

@@ -19,9 +19,11 @@ METRIC_POINTS = 0.01  # one point of accuracy (or r2); rmse/mae: 1% of eager's v
 PRUNED_MACS_AT_LEAST = 2.0
 PRUNED_LATENCY_VS_UNPRUNED = 0.75
 LIGHTNING_VS_PLAIN = 0.95
-OVERHEAD_SHARE = 0.10
-OVERHEAD_SECONDS = 5.0
-RERUN_SECONDS = 5.0
+# Issue 18: the flow adds at most a second to the stages called directly, stays within 1.1x
+# of `dvc repro` of the same stages from a shell, and answers an unchanged rerun in a second.
+OVERHEAD_SECONDS = 1.0
+FLOW_VS_DVC_REPRO = 1.1
+RERUN_SECONDS = 1.0
 VALIDATION_ROWS_PER_S = 1_000_000.0
 
 

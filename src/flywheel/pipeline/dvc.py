@@ -11,14 +11,12 @@ hash and cache the new ones, write ``dvc.lock``. ``dvc repro`` from a shell stay
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import logging
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,17 +27,13 @@ from flywheel.core.atomic import atomic_write_bytes
 from flywheel.core.errors import DataChangedError, DataError, FlywheelError
 from flywheel.core.faults import fault_point
 from flywheel.datasets.hashing import data_hash
-from flywheel.pipeline.dvcfiles import install_atomic_writes
+from flywheel.pipeline.dvcrepo import DvcBusy as DvcBusy
+from flywheel.pipeline.dvcrepo import open_repo
 
 if TYPE_CHECKING:
-    from dvc.repo import Repo
     from dvc.stage import Stage
 
 log = logging.getLogger(__name__)
-
-
-class DvcBusy(FlywheelError):
-    """Another DVC process holds the repository lock: transient, worth a retry."""
 
 
 @dataclass(frozen=True)
@@ -53,46 +47,6 @@ class StageRun:
     def restored(self) -> bool:
         """Outputs checked out from DVC's run cache instead of computed."""
         return "restored from DVC's run cache" in self.output
-
-
-_DVC_LOGGERS = ("dvc", "dvc_objects", "dvc_data")
-
-
-@functools.cache
-def _adopt_dvc_logging() -> None:
-    """Route DVC's log records through this process's logging, once.
-
-    Importing ``dvc`` attaches DVC's own console handlers to its loggers and sets them to
-    INFO, as its command line wants; in a library every line would then print twice
-    (DVC's handler and ours) and the CLI's level policy would be lost. The handlers go, the
-    levels set before the import stay.
-    """
-    levels = {name: logging.getLogger(name).level for name in _DVC_LOGGERS}
-    import dvc.logger
-
-    for name in _DVC_LOGGERS:
-        logger = logging.getLogger(name)
-        for handler in list(logger.handlers):
-            if isinstance(handler, dvc.logger.LoggerHandler):
-                logger.removeHandler(handler)
-        logger.setLevel(levels[name])
-
-
-@contextlib.contextmanager
-def open_repo(root: Path, config: dict[str, Any] | None = None) -> Iterator[Repo]:
-    """The DVC repository holding ``root``, opened from ``root`` as the working directory (DVC
-    resolves targets against it, as the CLI run there would); a lock held by another process
-    becomes :class:`DvcBusy`. ``config`` overrides DVC's config (the team remote)."""
-    _adopt_dvc_logging()
-    install_atomic_writes()
-    from dvc.lock import LockError
-    from dvc.repo import Repo
-
-    try:
-        with _working_directory(root), Repo(str(root), config=config) as repo:
-            yield repo
-    except LockError as err:
-        raise DvcBusy(f"DVC repository at {root} is locked by another process: {err}") from err
 
 
 def init_repository(root: Path, author: str = "flywheel") -> None:
@@ -192,18 +146,6 @@ def changed_stages(workspace: Path) -> set[str]:
     with open_repo(workspace) as repo:
         status = repo.status(targets=["dvc.yaml"])
     return {key.rsplit(":", 1)[-1] for key in status}
-
-
-@contextlib.contextmanager
-def _working_directory(path: Path) -> Iterator[None]:
-    # DVC runs a stage's cmd in the workspace; the in-process body gets the same cwd.
-    path = Path(path).resolve()
-    before = Path.cwd()
-    os.chdir(path)
-    try:
-        yield
-    finally:
-        os.chdir(before)
 
 
 def _restore_or_run(stage: Stage, body: Callable[[], Any], pull: bool = False) -> str:

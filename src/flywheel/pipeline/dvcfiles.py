@@ -34,6 +34,9 @@ from flywheel.core.atomic import atomic_write_text, rename_durable
 
 log = logging.getLogger(__name__)
 
+# path -> (the text written there, the structure it was dumped from); see modify_yaml.
+_last_written: dict[str, tuple[str, Any]] = {}
+
 
 def _local(fs: Any) -> bool:
     return fs is None or getattr(fs, "protocol", None) == "local"
@@ -62,9 +65,18 @@ def install_atomic_writes() -> None:
             return
         target = Path(os.fspath(path))
         text = target.read_text(encoding="utf-8") if target.exists() else None
-        data = parse_yaml_for_update(text, path) if text is not None else {}
+        # The structure this process last wrote here, while the file still holds exactly
+        # its bytes: DVC's round-trip parse of dvc.lock costs more than the stage's own
+        # bookkeeping. Taken out while the caller edits it, so a failed edit is not kept.
+        kept = _last_written.pop(str(target), None)
+        if kept is not None and text is not None and kept[0] == text:
+            data = kept[1]
+        else:
+            data = parse_yaml_for_update(text, path) if text is not None else {}
         yield data
-        atomic_write_text(target, dumps_yaml(data), fault=f"dvcfile.{target.name}")
+        written = dumps_yaml(data)
+        atomic_write_text(target, written, fault=f"dvcfile.{target.name}")
+        _last_written[str(target)] = (written, data)
 
     dvcfile.dump_yaml = dump_yaml
     dvcfile.modify_yaml = modify_yaml

@@ -69,3 +69,53 @@ def test_repair_moves_unreadable_files_aside_and_drops_a_corrupt_rwlock(repo: Pa
     assert not rwlock.exists()
     assert len(list(repo.glob("dvc.lock.corrupt-*"))) == 1
     assert repair(repo, repo, repo / "data.dvc") == []  # nothing left to repair
+
+
+TWO_STAGES = """\
+stages:
+  first:
+    cmd: python -c "open('one.txt', 'w').write('1')"
+    deps: [data]
+    outs: [one.txt]
+  second:
+    cmd: python -c "open('two.txt', 'w').write(open('one.txt').read() * 2)"
+    deps: [one.txt]
+    outs: [two.txt]
+"""
+
+
+def _two_stage_lock(root: Path, remember: bool) -> str:
+    from flywheel.pipeline import dvcfiles
+    from flywheel.pipeline.dvc import reproduce
+
+    root.mkdir()
+    init_repository(root, author="ci")
+    (root / "dvc.yaml").write_text(TWO_STAGES)
+    (root / "data").mkdir()
+    (root / "data" / "a.txt").write_text("one\n")
+    bodies = {
+        "first": lambda: Path("one.txt").write_text("1"),
+        "second": lambda: Path("two.txt").write_text(Path("one.txt").read_text() * 2),
+    }
+    for name, body in bodies.items():
+        if not remember:
+            dvcfiles._last_written.clear()
+        assert reproduce(root, name, body).ran
+    return (root / "dvc.lock").read_text()
+
+
+def test_dvc_lock_written_from_memory_has_the_bytes_of_a_fresh_parse(tmp_path: Path) -> None:
+    """dvc.lock's second stage is added to the structure this process wrote (not re-parsed):
+    the file ends byte for byte as with DVC's parse of it, and DVC's CLI reads it clean."""
+    remembered = _two_stage_lock(tmp_path / "remembered", remember=True)
+    parsed = _two_stage_lock(tmp_path / "parsed", remember=False)
+    assert remembered == parsed
+    assert "second:" in remembered and "first:" in remembered
+    status = subprocess.run(
+        [sys.executable, "-m", "dvc", "status", "--json"],
+        cwd=tmp_path / "remembered",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert status.stdout.strip() == "{}"
