@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from benchmarks.report import machine_line, met_mark, one_line, spread_text, table
+from benchmarks.report_format import met_mark, one_line, spread_text, table
+from benchmarks.report_machine import machine_line
 
 
 def optimum_section(r: Mapping[str, Any]) -> list[str]:

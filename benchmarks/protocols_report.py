@@ -56,7 +56,7 @@ def targets(models: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def protocols_section(r: Mapping[str, Any] | None) -> list[str]:
-    from benchmarks.report import fmt, met_mark, table
+    from benchmarks.report_format import fmt, met_mark, table
 
     lines = ["## Serving protocols: HTTP floor, Flywheel /v1 and /v2, BentoML", ""]
     if r is None:

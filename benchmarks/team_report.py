@@ -50,3 +50,41 @@ def team_section(r: Mapping[str, Any] | None) -> list[str]:
         if isinstance(note, str):
             lines.append(f"- {note}")
     return [*lines, ""]
+
+
+def workers_section(r: Mapping[str, Any] | None) -> list[str]:
+    """Two datasets changed at once: wall time with two workers vs one
+    (results/team_workers.json, benchmarks/team_workers.py)."""
+    lines = [
+        "Two datasets changed at once, wall time with two workers vs one "
+        "(`python -m benchmarks.team_workers`): the team tests' rig (PostgreSQL 15, a Prefect "
+        "server on it, a process pool, worker-a and worker-b each in its own checkout, one run "
+        "per dataset at a time); X and Y get a new image and one event each; wall time runs "
+        "from just before the change to the later run's end (server timestamps).",
+        "",
+    ]
+    if r is None:
+        return [*lines, "No results/team_workers.json yet.", ""]
+    lines += [
+        "| workers | wall s | X and Y overlap s | who ran X, Y | run s | load before |",
+        "|---|---|---|---|---|---|",
+    ]
+    for round_ in r.get("rounds", []):
+        runs = round_["runs"]
+        lines.append(
+            f"| {round_['workers']} | {round_['wall_s']} | {round_['overlap_s']} |"
+            f" {', '.join(x['worker'] for x in runs)} |"
+            f" {', '.join(str(x['run_s']) for x in runs)} |"
+            f" {round_['load_average_before'][0]} |"
+        )
+    wall = r.get("wall_s", {})
+    medians = ", ".join(f"{k} {v['median']}" for k, v in sorted(wall.items()))
+    return [
+        *lines,
+        "",
+        f"Median wall s: {medians}; ratio 2 workers / 1 worker: {r.get('wall_ratio_2_vs_1')}. "
+        "A negative overlap is the gap between two runs on one worker. On a 2-core machine "
+        "each CPU-bound run takes about twice as long beside the other, so two workers remove "
+        "mostly that gap, not training time; near 0.5 needs a worker per machine.",
+        "",
+    ]

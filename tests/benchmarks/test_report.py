@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from benchmarks.inference import family_targets, headline
 
-from benchmarks import common, report
+from benchmarks import common, report, report_format, report_plots
 
 
 def _model(score: float, size: int, p50: float, runtime: str = "onnxruntime cpu") -> dict:
@@ -101,31 +101,31 @@ def test_headline_and_targets_of_a_family() -> None:
 
 def test_pareto_front_keeps_the_undominated() -> None:
     points = {"a": (1.0, 0.90), "b": (2.0, 0.95), "c": (3.0, 0.94), "d": (0.5, 0.80)}
-    assert report.pareto_front(points, higher_is_better=True) == ["d", "a", "b"]
+    assert report_format.pareto_front(points, higher_is_better=True) == ["d", "a", "b"]
     rmse = {"a": (1.0, 10.0), "b": (2.0, 9.0), "c": (3.0, 11.0)}
-    assert report.pareto_front(rmse, higher_is_better=False) == ["a", "b"]
+    assert report_format.pareto_front(rmse, higher_is_better=False) == ["a", "b"]
 
 
 def test_fmt_and_table() -> None:
-    assert report.fmt(None) == "n/a"
-    assert report.fmt(True) == "yes"
-    assert report.fmt(0.000012345) == "1.23e-05"
-    assert report.fmt(0.123456) == "0.1235"
-    assert report.fmt("a|b") == "a\\|b"
-    assert report.table(["x", "y"], [(1, None)]) == ["| x | y |", "|---|---|", "| 1 | n/a |"]
+    assert report_format.fmt(None) == "n/a"
+    assert report_format.fmt(True) == "yes"
+    assert report_format.fmt(0.000012345) == "1.23e-05"
+    assert report_format.fmt(0.123456) == "0.1235"
+    assert report_format.fmt("a|b") == "a\\|b"
+    assert report_format.table(["x", "y"], [(1, None)]) == ["| x | y |", "|---|---|", "| 1 | n/a |"]
 
 
 def test_spread_text() -> None:
-    assert report.spread_text({"n": 1, "median": 2.0}) == "2"
-    assert report.spread_text({"n": 3, "median": 2.0, "min": 1.0, "max": 3.0}) == "2 [1-3]"
-    assert report.spread_text(None) == "n/a"
+    assert report_format.spread_text({"n": 1, "median": 2.0}) == "2"
+    assert report_format.spread_text({"n": 3, "median": 2.0, "min": 1.0, "max": 3.0}) == "2 [1-3]"
+    assert report_format.spread_text(None) == "n/a"
 
 
 def test_whole_report_from_fabricated_results(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(common, "RESULTS", tmp_path)
-    monkeypatch.setattr(report, "PLOTS", tmp_path / "plots")
+    monkeypatch.setattr(report_plots, "PLOTS", tmp_path / "plots")
     body: dict[str, Any] = fake_inference_result()
     # A family measured in an earlier run carries the machine it was measured on.
     body["families"]["default"]["machine"] = {**body["machine"], "load_average_1_5_15": [9.0]}
@@ -186,7 +186,7 @@ def test_report_has_the_peer_section_and_its_targets(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(common, "RESULTS", tmp_path)
-    monkeypatch.setattr(report, "PLOTS", tmp_path / "plots")
+    monkeypatch.setattr(report_plots, "PLOTS", tmp_path / "plots")
     (tmp_path / "optimum_peer.json").write_text(json.dumps(fake_peer_result()))
     text = report.build_report()
     assert "## Optimum peer" in text and "**avx2** dynamic preset (no VNNI)" in text

@@ -62,3 +62,34 @@ def test_summary_ratio_is_two_workers_median_over_one_workers() -> None:
     assert s["wall_s"]["1-worker"]["median"] == 200.0
     assert s["wall_ratio_2_vs_1"] == 0.5
     assert summarise([{"workers": 2, "wall_s": 90.0}])["wall_ratio_2_vs_1"] is None
+
+
+def test_the_report_shows_each_round_and_the_ratio() -> None:
+    from benchmarks.team_report import workers_section
+
+    run = {"worker": "worker-a", "run_s": 20.0}
+    result = {
+        "rounds": [
+            {
+                "workers": 2,
+                "wall_s": 30.0,
+                "overlap_s": 18.0,
+                "load_average_before": [2.5],
+                "runs": [run, {**run, "worker": "worker-b"}],
+            },
+            {
+                "workers": 1,
+                "wall_s": 50.0,
+                "overlap_s": -9.0,
+                "load_average_before": [2.0],
+                "runs": [run, run],
+            },
+        ],
+        "wall_s": {"1-worker": {"median": 50.0}, "2-worker": {"median": 30.0}},
+        "wall_ratio_2_vs_1": 0.6,
+    }
+    text = "\n".join(workers_section(result))
+    assert "| 2 | 30.0 | 18.0 | worker-a, worker-b | 20.0, 20.0 | 2.5 |" in text
+    assert "| 1 | 50.0 | -9.0 | worker-a, worker-a |" in text
+    assert "ratio 2 workers / 1 worker: 0.6" in text
+    assert "No results" in "\n".join(workers_section(None))
