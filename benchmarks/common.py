@@ -83,3 +83,19 @@ def _plain(value: Any) -> Any:
 def load_result(name: str) -> dict[str, Any] | None:
     path = RESULTS / f"{name}.json"
     return dict(json.loads(path.read_text())) if path.is_file() else None
+
+
+def benchmark_card(task: str, labels: Iterable[str]) -> dict[str, Any]:
+    """The card of a model registered by a benchmark rather than a pipeline run."""
+    return {
+        "task": task,
+        "labels": list(labels),
+        "data_hash": "benchmark",
+        "params_hash": "benchmark",
+        "code_version": "benchmark",
+        "variant": "fp32",
+        "recipe": {},
+        "metrics": {},
+        "params": {},
+        "evaluation": {},
+    }

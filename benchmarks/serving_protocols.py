@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import HERE, write_result
+from benchmarks.common import HERE, benchmark_card, write_result
 from benchmarks.optimum_env import ensure_venv
 from benchmarks.protocols_report import summary, targets
 from benchmarks.serving_load import measure
@@ -84,18 +84,7 @@ def build_sentiment(root: Path) -> dict[str, str]:
         root / "model.onnx",
         dynamic_axes=family.dynamic_input_axes,
     )
-    card = {
-        "task": "sentiment",
-        "labels": SENTIMENT_LABELS,
-        "data_hash": "benchmark",
-        "params_hash": "benchmark",
-        "code_version": "benchmark",
-        "variant": "fp32",
-        "recipe": {},
-        "metrics": {},
-        "params": {},
-        "evaluation": {},
-    }
+    card = benchmark_card("sentiment", SENTIMENT_LABELS)
     registry = Registry(root / "registry")
     registry.promote(registry.register(model, root / "spec.json", card).version)
     (root / "params.yaml").write_text(yaml.safe_dump(raw))

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.common import benchmark_card
+
 LABELS = tuple(str(i) for i in range(10))
 SIZE = 8
 
@@ -35,18 +37,7 @@ def build_workspace(root: Path, seed: int = 0) -> None:
     spec.save(root / "preprocessing.json")
     onnx_path = export_onnx(net, spec.input_shape, root / "model.onnx")
     registry = Registry(root / "registry")
-    card = {
-        "task": "image_classification",
-        "labels": LABELS,
-        "data_hash": "benchmark",
-        "params_hash": "benchmark",
-        "code_version": "benchmark",
-        "variant": "fp32",
-        "recipe": {},
-        "metrics": {},
-        "params": {},
-        "evaluation": {},
-    }
+    card = benchmark_card("image_classification", LABELS)
     version = registry.register(onnx_path, root / "preprocessing.json", card).version
     registry.promote(version)
     params = {

@@ -3,6 +3,7 @@ graphs with the families' input/output contract and each family's own preprocess
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,16 @@ def registry_with(
     params = parse_params(raw)
     input_type, rank, instance = family_spec(task, labels, root / "spec.json")
     stub_model(root / "model.onnx", input_type, rank, 1 if regression else 2, weight=0.01)
-    fields = {
+    fields = stub_card_fields(task, labels, params.as_dict())
+    registry = Registry(root / "registry")
+    card = registry.register(root / "model.onnx", root / "spec.json", fields)
+    registry.promote(card.version)
+    return raw, instance
+
+
+def stub_card_fields(task: str, labels: Sequence[str], params: dict[str, Any]) -> dict[str, Any]:
+    """The card of a model no pipeline made: every field the registry needs, none measured."""
+    return {
         "task": task,
         "labels": labels,
         "data_hash": "0" * 32,
@@ -108,10 +118,6 @@ def registry_with(
         "variant": "fp32",
         "recipe": {},
         "metrics": {},
-        "params": params.as_dict(),
+        "params": params,
         "evaluation": {},
     }
-    registry = Registry(root / "registry")
-    card = registry.register(root / "model.onnx", root / "spec.json", fields)
-    registry.promote(card.version)
-    return raw, instance

@@ -21,7 +21,7 @@ import numpy as np
 import psutil
 import yaml
 from onnx import TensorProto
-from tests.served_models import stub_model
+from tests.served_models import stub_card_fields, stub_model
 
 from flywheel.core.config import parse_params
 from flywheel.release.registry import Registry
@@ -96,18 +96,7 @@ def build_project(root: Path, task: str, serve: dict[str, Any]) -> Path:
     params = parse_params(raw)
     (root / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     registry = Registry(root / "registry")
-    fields = {
-        "task": task,
-        "labels": () if regression else LABELS,
-        "data_hash": "0" * 32,
-        "params_hash": "p",
-        "code_version": "test",
-        "variant": "fp32",
-        "recipe": {},
-        "metrics": {},
-        "params": params.as_dict(),
-        "evaluation": {},
-    }
+    fields = stub_card_fields(task, () if regression else LABELS, params.as_dict())
     for weight in (0.01, 0.02):
         model = stub_model(
             root / f"model-{weight}.onnx", input_type, rank, 1 if regression else 2, weight
