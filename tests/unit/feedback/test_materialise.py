@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.sentiment_data import SENTIMENT_PARAMS
 
 from flywheel.core.config import parse_params
 from flywheel.datasets.tables import read_one
@@ -15,15 +16,7 @@ from flywheel.feedback.materialise import table_part
 from flywheel.serving.feedback import FeedbackStore
 
 # The amazon/yelp layout: headerless, tab-separated, no quoting (stray quote marks are text).
-UNQUOTED = {
-    "kind": "table",
-    "format": "tsv",
-    "pattern": "*_labelled.txt",
-    "header": False,
-    "quoting": "none",
-    "text_column": 0,
-    "label_column": 1,
-}
+UNQUOTED = SENTIMENT_PARAMS["data"]
 
 
 @pytest.mark.parametrize("quoting", ["none", "minimal"])
