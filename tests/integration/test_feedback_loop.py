@@ -12,7 +12,6 @@ Per family, the round trip (accept -> the new version served) and the counts go 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.figures import record_figures
 from tests.integration.conftest import FAST_PARAMS
 from tests.integration.loop_cases import CASES, Feedback
 from tests.integration.serving_helpers import LiveServer
@@ -166,10 +166,4 @@ def test_feedback_by_id_becomes_data_and_the_next_run_trains_on_it(
 
 
 def _record_figures(family: str, figures: dict[str, Any]) -> None:
-    target = os.environ.get("FLYWHEEL_LOOP_FIGURES")
-    if not target:
-        return
-    path = Path(target)
-    known = json.loads(path.read_text()) if path.is_file() else {}
-    known[family] = figures
-    path.write_text(json.dumps(known, indent=2))
+    record_figures("FLYWHEEL_LOOP_FIGURES", family, figures)

@@ -9,7 +9,6 @@ Each run's decision and first metric go to ``$FLYWHEEL_INIT_FIGURES`` (JSON) whe
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from tests import onboard_data
+from tests.figures import record_figures
 from tests.sentiment_data import SENTIMENT_PARAMS
 from typer.testing import CliRunner
 
@@ -119,15 +119,10 @@ def _check_validation_artifacts() -> None:
 
 
 def _record_figures(name: str, out: str, written: dict[str, Any], record: dict[str, Any]) -> None:
-    target = os.environ.get("FLYWHEEL_INIT_FIGURES")
-    if not target:
-        return
-    path = Path(target)
-    figures = json.loads(path.read_text()) if path.is_file() else {}
-    figures[name] = {
+    figures = {
         "init": out.splitlines(),
         "task": written["task"],
         "deploy": record["deploy"],
         "variants": record.get("variants"),
     }
-    path.write_text(json.dumps(figures, indent=2))
+    record_figures("FLYWHEEL_INIT_FIGURES", name, figures)

@@ -1,7 +1,8 @@
-"""The monitor flow on a real Prefect server, for the tabular, image and text families:
+"""The monitor flow on a real Prefect server, for every family (tabular, image, text, sentiment):
 predictions sent to a real model server are compared with the model's reference profile
 (written from its training split), and shifted traffic emits ``flywheel.drift.detected``,
-read back through the server's API; unshifted traffic emits nothing."""
+read back through the server's API; unshifted traffic emits nothing. The drift shares go to
+``$FLYWHEEL_DRIFT_FIGURES`` (JSON) when set."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ import httpx
 import numpy as np
 import pytest
 import yaml
+from tests.figures import record_figures
 from tests.integration.serving_helpers import LiveServer
+from tests.sentiment_data import SENTIMENT_PARAMS
 from tests.served_models import registry_with
 
 from flywheel.core.workspace import open_workspace
@@ -84,6 +87,12 @@ FAMILIES = {
     "text": Family(
         "text_classification",
         {"kind": "text_folder", "path": "texts"},
+        _texts,
+        {"n_chars", "n_words", "vocab_coverage"},
+    ),
+    "sentiment": Family(
+        "sentiment",
+        {**SENTIMENT_PARAMS["data"], "path": "reviews"},
         _texts,
         {"n_chars", "n_words", "vocab_coverage"},
     ),
@@ -189,6 +198,11 @@ def test_shifted_traffic_is_reported_and_emits_drift_unshifted_does_not(
     send(ws, family.traffic(rng, True, 300))
     shifted = monitor(**params)
 
+    record_figures(
+        "FLYWHEEL_DRIFT_FIGURES",
+        name,
+        {"unshifted": calm["drift_share"], "shifted": shifted["drift_share"]},
+    )
     assert calm["verdict"] == "no drift" and calm["drift_share"] == 0.0, calm
     assert calm["window"] == 300 and "event_id" not in calm
     assert shifted["verdict"] == "drift", shifted
