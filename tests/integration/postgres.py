@@ -7,6 +7,7 @@ Debian's PostgreSQL refuses to run as root, so as root every command runs as the
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -83,6 +84,12 @@ class Postgres:
         self.psql(f"CREATE USER {self.user} PASSWORD '{self.password}'")
         self.psql(f"CREATE DATABASE {self.database} OWNER {self.user}")
         return self
+
+    def with_database(self, name: str) -> Postgres:
+        """This server with a new, empty database ``name``: tests that share a server must
+        not see each other's deployments and runs."""
+        self.psql(f"CREATE DATABASE {name} OWNER {self.user}")
+        return dataclasses.replace(self, database=name)
 
     def stop(self) -> None:
         if self.data.is_dir():

@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,13 +33,20 @@ PROJECT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def pg() -> Iterator[postgres.Postgres]:
+def pg_server() -> Iterator[postgres.Postgres]:
     # Not under pytest's tmp folder: that is private to root and the server runs as postgres.
     server = postgres.start_postgres(Path(tempfile.mkdtemp(prefix="flywheel-pg-")))
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def pg(pg_server: postgres.Postgres) -> postgres.Postgres:
+    # A database per test: the projects share a name, so on one database a test would find
+    # the deployment (and the runs) an earlier test registered.
+    return pg_server.with_database(f"prefect_{uuid.uuid4().hex[:8]}")
 
 
 def test_up_on_postgres_runs_a_data_change(pg: postgres.Postgres, tmp_path: Path) -> None:
