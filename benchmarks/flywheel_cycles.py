@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.trigger_latency import PROFILES, make_project
+from benchmarks.trigger_latency import PROFILES, make_project, service_env
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "flywheel_cycles.json"
@@ -111,29 +111,37 @@ def cycle(project: Path, api: Any, deployment_id: str, n: int, label: int) -> di
     }
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cycles", type=int, default=5)
     parser.add_argument("--label", type=int, default=3)
     parser.add_argument("--profile", choices=sorted(PROFILES), default="project")
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def wait_for_startup(api: Any, dep_id: str, registry: Any) -> Any:
+    """The card the startup run deployed, once every run it started has ended."""
+    start = time.monotonic()
+    while registry.production_version() is None:
+        if time.monotonic() - start > CYCLE_TIMEOUT_S:
+            raise SystemExit("the startup run deployed nothing")
+        time.sleep(0.5)
+    while not all(r["end_time"] for r in api.flow_runs(dep_id, 20)):
+        time.sleep(0.5)
+    return registry.production()
+
+
+def run_cycles(profile: str, count: int, label: int) -> tuple[Any, list[dict[str, Any]]]:
+    """(the startup run's production card, every cycle's record) from a scratch project
+    under ``flywheel up``, which is brought down again whatever happens."""
     from flywheel.release.registry import Registry
     from flywheel.supervise.api import PrefectApi
     from flywheel.supervise.state import ServicePaths, read_state
 
     with tempfile.TemporaryDirectory(prefix="flywheel-cycles-") as tmp:
         project = Path(tmp) / "project"
-        make_project(project, {k: dict(v) for k, v in PROFILES[args.profile].items()})
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("PREFECT_API_URL", "PREFECT_HOME") and not k.startswith("FLYWHEEL_")
-        }
-        env |= {
-            "PREFECT_HOME": str(Path(tmp) / "prefect"),
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        }
+        make_project(project, {k: dict(v) for k, v in PROFILES[profile].items()})
+        env = service_env(tmp)
         flywheel = [sys.executable, "-m", "flywheel.cli"]
         _run([*flywheel, "up", "--detach", "--port", "0"], project, env)
         try:
@@ -143,26 +151,18 @@ def main() -> None:
                 deployment = api.deployment(state["deployment"])
                 assert deployment is not None
                 dep_id = str(deployment["id"])
-                registry = Registry(project / "registry")
-                start = time.monotonic()
-                while registry.production_version() is None:
-                    if time.monotonic() - start > CYCLE_TIMEOUT_S:
-                        raise SystemExit("the startup run deployed nothing")
-                    time.sleep(0.5)
-                while not all(r["end_time"] for r in api.flow_runs(dep_id, 20)):
-                    time.sleep(0.5)
-                first = registry.production()
-                cycles = [
-                    cycle(project, api, dep_id, n, args.label) for n in range(1, args.cycles + 1)
-                ]
+                first = wait_for_startup(api, dep_id, Registry(project / "registry"))
+                cycles = [cycle(project, api, dep_id, n, label) for n in range(1, count + 1)]
         finally:
             _run([*flywheel, "down"], project, env)
+    return first, cycles
 
-    promoted = sum(c["promoted"] for c in cycles)
-    result = {
-        "profile": args.profile,
+
+def result_of(profile: str, cycles: list[dict[str, Any]], first: Any) -> dict[str, Any]:
+    return {
+        "profile": profile,
         "cycles": cycles,
-        "promotions": promoted,
+        "promotions": sum(c["promoted"] for c in cycles),
         "startup_production": {"variant": first.variant if first else None},
         "machine": {
             "cpus": os.cpu_count(),
@@ -170,9 +170,13 @@ def main() -> None:
             "python": platform.python_version(),
         },
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"promotions / cycles: {promoted} / {len(cycles)} ({args.profile} params)")
+
+
+def print_table(result: dict[str, Any]) -> None:
+    cycles = result["cycles"]
+    print(
+        f"promotions / cycles: {result['promotions']} / {len(cycles)} ({result['profile']} params)"
+    )
     print("| cycle | promoted | change -> production s | run state | variant | KB |")
     print("|---|---|---|---|---|---|")
     for c in cycles:
@@ -180,6 +184,15 @@ def main() -> None:
             f"| {c['cycle']} | {c['promoted']} | {c['change_to_production_s']} | "
             f"{c['run_state']} | {c['variant']} | {c['size_kb']} |"
         )
+
+
+def main() -> None:
+    args = parse_args()
+    first, cycles = run_cycles(args.profile, args.cycles, args.label)
+    result = result_of(args.profile, cycles, first)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print_table(result)
     print(f"\nwrote {RESULTS}")
 
 

@@ -56,8 +56,6 @@ def targets(models: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def protocols_section(r: Mapping[str, Any] | None) -> list[str]:
-    from benchmarks.report_format import fmt, met_mark, table
-
     lines = ["## Serving protocols: HTTP floor, Flywheel /v1 and /v2, BentoML", ""]
     if r is None:
         return [
@@ -75,52 +73,74 @@ def protocols_section(r: Mapping[str, Any] | None) -> list[str]:
         "",
     ]
     for model, m in r.get("models", {}).items():
-        total, warmup, _ = m["counts"]
-        lines += [f"**{model}** ({total} requests per level after {warmup} warm-up):", ""]
-        rows = [
-            (
-                name,
-                c,
-                s["req_per_s"],
-                s["p50_ms"],
-                s["p99_ms"],
-                s["errors"],
-                s["outside_runtime_share"],
-            )
-            for name, levels in m["servers"].items()
-            for c, s in levels.items()
-        ]
-        header = [
-            "server",
-            "concurrency",
-            "req/s",
-            "p50 ms",
-            "p99 ms",
-            "non-200",
-            "share outside ORT",
-        ]
-        lines += [*table(header, rows), "", f"Summary: `{json.dumps(summary(m['servers']))}`", ""]
-    rows = [
-        (t["target"], fmt(t["measured"]), t["goal"], met_mark(t["met"]))
-        for t in r.get("targets", [])
-    ]
-    lines += ["Targets:", "", *table(["target", "measured", "goal", "met"], rows), ""]
+        lines += model_lines(model, m)
+    lines += targets_lines(r.get("targets", []))
     for route, p in (r.get("profile") or {}).items():
-        if "areas_us_per_request" not in p:
-            lines += [f"Profile {route}: {p.get('error')}", ""]
-            continue
-        lines += [
-            f"Profile of one {route} request (default model, c=1, cProfile on the server's "
-            f"event-loop thread, {p['requests']} requests; busy "
-            f"{p['event_loop_busy_us_per_request']} us a request; client p50 "
-            f"{p['client']['p50_ms']} ms, ONNX Runtime {p['client']['runtime_mean_ms']} ms):",
-            "",
-            *table(["area", "us per request"], list(p["areas_us_per_request"].items())),
-            "",
-            *table(
-                ["function (tottime)", "us per request"],
-                [(f["function"], f["us"]) for f in p["top_functions_us_per_request"][:10]],
-            ),
-            "",
-        ]
+        lines += profile_lines(route, p)
     return lines
+
+
+def model_lines(model: str, m: Mapping[str, Any]) -> list[str]:
+    """Every server at every concurrency level for one model, then the model's summary."""
+    from benchmarks.report_format import table
+
+    total, warmup, _ = m["counts"]
+    rows = [
+        (
+            name,
+            c,
+            s["req_per_s"],
+            s["p50_ms"],
+            s["p99_ms"],
+            s["errors"],
+            s["outside_runtime_share"],
+        )
+        for name, levels in m["servers"].items()
+        for c, s in levels.items()
+    ]
+    header = [
+        "server",
+        "concurrency",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "non-200",
+        "share outside ORT",
+    ]
+    return [
+        f"**{model}** ({total} requests per level after {warmup} warm-up):",
+        "",
+        *table(header, rows),
+        "",
+        f"Summary: `{json.dumps(summary(m['servers']))}`",
+        "",
+    ]
+
+
+def targets_lines(checked: list[Mapping[str, Any]]) -> list[str]:
+    from benchmarks.report_format import fmt, met_mark, table
+
+    rows = [(t["target"], fmt(t["measured"]), t["goal"], met_mark(t["met"])) for t in checked]
+    return ["Targets:", "", *table(["target", "measured", "goal", "met"], rows), ""]
+
+
+def profile_lines(route: str, p: Mapping[str, Any]) -> list[str]:
+    """Where one request's time goes on the server, or why the profile is missing."""
+    from benchmarks.report_format import table
+
+    if "areas_us_per_request" not in p:
+        return [f"Profile {route}: {p.get('error')}", ""]
+    return [
+        f"Profile of one {route} request (default model, c=1, cProfile on the server's "
+        f"event-loop thread, {p['requests']} requests; busy "
+        f"{p['event_loop_busy_us_per_request']} us a request; client p50 "
+        f"{p['client']['p50_ms']} ms, ONNX Runtime {p['client']['runtime_mean_ms']} ms):",
+        "",
+        *table(["area", "us per request"], list(p["areas_us_per_request"].items())),
+        "",
+        *table(
+            ["function (tottime)", "us per request"],
+            [(f["function"], f["us"]) for f in p["top_functions_us_per_request"][:10]],
+        ),
+        "",
+    ]

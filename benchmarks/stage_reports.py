@@ -18,31 +18,6 @@ def training_section(r: Mapping[str, Any]) -> list[str]:
         f"whole fit call, set-up included. torch threads: {r.get('torch_threads')}.",
         "",
     ]
-    rows = []
-    for c in r["comparisons"]:
-        for side, s in c["sides"].items():
-            rows.append(
-                (
-                    c["workload"],
-                    side,
-                    f"{s['epochs']} x {s['train_samples']}",
-                    spread_text(s["seconds"]),
-                    spread_text(s["samples_per_s"]),
-                    s.get("setup_seconds"),
-                    s.get("steady_samples_per_s"),
-                )
-            )
-        rows.append(
-            (
-                c["workload"],
-                "**Lightning / plain**",
-                "",
-                "",
-                c["lightning_vs_plain_samples_per_s"],
-                "",
-                c.get("lightning_vs_plain_steady_samples_per_s"),
-            )
-        )
     lines += table(
         [
             "workload",
@@ -53,25 +28,57 @@ def training_section(r: Mapping[str, Any]) -> list[str]:
             "set-up s",
             "steady samples/s",
         ],
-        rows,
+        [row for c in r["comparisons"] for row in comparison_rows(c)],
     )
     lines += [
         "",
         "Set-up and steady rate come from a one-epoch run beside each full run: steady epoch = "
         "(t(E) - t(1)) / (E - 1), set-up = t(1) - steady epoch.",
     ]
-    gpu = r.get("gpu")
-    if gpu:
-        lines += [
-            "",
-            f"GPU ({(gpu.get('gpu') or {}).get('name')}): bf16-mixed / fp32 samples/s "
-            f"{fmt(gpu['bf16_vs_fp32_samples_per_s'])}; torch.compile / eager "
-            f"{fmt(gpu['compiled_vs_eager_samples_per_s'])}.",
-        ]
+    lines += training_gpu_lines(r.get("gpu"))
     lines.append("")
     for s in r.get("skipped", []):
         lines.append(f"- skipped {s['what']}: {one_line(s['reason'])}")
     return [*lines, ""]
+
+
+def comparison_rows(c: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+    """One row per side of one workload, then the Lightning / plain ratio row."""
+    rows: list[tuple[Any, ...]] = [
+        (
+            c["workload"],
+            side,
+            f"{s['epochs']} x {s['train_samples']}",
+            spread_text(s["seconds"]),
+            spread_text(s["samples_per_s"]),
+            s.get("setup_seconds"),
+            s.get("steady_samples_per_s"),
+        )
+        for side, s in c["sides"].items()
+    ]
+    rows.append(
+        (
+            c["workload"],
+            "**Lightning / plain**",
+            "",
+            "",
+            c["lightning_vs_plain_samples_per_s"],
+            "",
+            c.get("lightning_vs_plain_steady_samples_per_s"),
+        )
+    )
+    return rows
+
+
+def training_gpu_lines(gpu: Mapping[str, Any] | None) -> list[str]:
+    if not gpu:
+        return []
+    return [
+        "",
+        f"GPU ({(gpu.get('gpu') or {}).get('name')}): bf16-mixed / fp32 samples/s "
+        f"{fmt(gpu['bf16_vs_fp32_samples_per_s'])}; torch.compile / eager "
+        f"{fmt(gpu['compiled_vs_eager_samples_per_s'])}.",
+    ]
 
 
 def overhead_section(r: Mapping[str, Any]) -> list[str]:

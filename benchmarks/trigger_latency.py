@@ -183,33 +183,43 @@ def idle_usage(state: dict[str, Any], seconds: float) -> dict[str, Any]:
     return {"window_s": seconds, "by_process": usage}
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--profile", choices=sorted(PROFILES), default="tiny")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--debounce", type=float, default=None, help="default: params.yaml's")
     parser.add_argument("--idle-seconds", type=float, default=30.0)
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def service_env(tmp: str) -> dict[str, str]:
+    """This process's environment less the caller's Prefect server and Flywheel settings,
+    with a Prefect home in ``tmp``: the scratch project's service is its own."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PREFECT_API_URL", "PREFECT_HOME") and not k.startswith("FLYWHEEL_")
+    }
+    env |= {
+        "PREFECT_HOME": str(Path(tmp) / "prefect"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
+    return env
+
+
+def run_service(
+    overrides: dict[str, dict[str, Any]], repeats: int, idle_s: float
+) -> tuple[Any, dict[str, float], list[dict[str, Any]], dict[str, Any]]:
+    """(debounce setting, start-up seconds, samples, idle cost) from a scratch project under
+    ``flywheel up``, which is brought down again whatever happens."""
     from flywheel.supervise.api import PrefectApi
     from flywheel.supervise.state import ServicePaths, read_state
 
-    overrides = {k: dict(v) for k, v in PROFILES[args.profile].items()}
-    if args.debounce is not None:
-        overrides["schedule"] = {"debounce_s": args.debounce}
     with tempfile.TemporaryDirectory(prefix="flywheel-trigger-") as tmp:
         project = Path(tmp) / "project"
         make_project(project, overrides)
         debounce = yaml.safe_load((project / "params.yaml").read_text())["schedule"]["debounce_s"]
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("PREFECT_API_URL", "PREFECT_HOME") and not k.startswith("FLYWHEEL_")
-        }
-        env |= {
-            "PREFECT_HOME": str(Path(tmp) / "prefect"),
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        }
+        env = service_env(tmp)
         flywheel = [sys.executable, "-m", "flywheel.cli"]
         started = time.time()
         _run([*flywheel, "up", "--detach", "--port", "0"], project, env)
@@ -233,15 +243,36 @@ def main() -> None:
                     0.5,
                 )
                 samples = [
-                    measure_change(project, api, dep_id, label=1 + i) for i in range(args.repeats)
+                    measure_change(project, api, dep_id, label=1 + i) for i in range(repeats)
                 ]
                 time.sleep(5)  # let the last run's process exit before measuring idle cost
-                idle = idle_usage(state, args.idle_seconds)
+                idle = idle_usage(state, idle_s)
         finally:
             _run([*flywheel, "down"], project, env)
+    startup = {"up_detach_ready_s": startup_s, "first_model_in_production_s": first_model_s}
+    return debounce, startup, samples, idle
 
+
+def print_tables(result: dict[str, Any]) -> None:
+    title = f"data change -> production ({result['profile']}, median of {result['repeats']})"
+    print(f"| {title} | seconds |")
+    print("|---|---|")
+    for k, median in result["median"].items():
+        print(f"| {k.removesuffix('_s')} | {median} |")
+    print()
+    print("| idle process | CPU % | RSS MB |")
+    print("|---|---|---|")
+    for name, usage in result["idle"]["by_process"].items():
+        print(f"| {name} | {usage['cpu_percent']} | {usage['rss_mb']} |")
+
+
+def main() -> None:
+    args = parse_args()
+    overrides = {k: dict(v) for k, v in PROFILES[args.profile].items()}
+    if args.debounce is not None:
+        overrides["schedule"] = {"debounce_s": args.debounce}
+    debounce, startup, samples, idle = run_service(overrides, args.repeats, args.idle_seconds)
     keys = ("total_s", "debounce_s", "queueing_s", "pipeline_s", "promotion_s")
-    median = {k: round(statistics.median(s[k] for s in samples), 2) for k in keys}
     result = {
         "profile": args.profile,
         "debounce_setting_s": debounce,
@@ -252,22 +283,14 @@ def main() -> None:
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
-        "startup": {"up_detach_ready_s": startup_s, "first_model_in_production_s": first_model_s},
+        "startup": startup,
         "samples": samples,
-        "median": median,
+        "median": {k: round(statistics.median(s[k] for s in samples), 2) for k in keys},
         "idle": idle,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"| data change -> production ({args.profile}, median of {args.repeats}) | seconds |")
-    print("|---|---|")
-    for k in keys:
-        print(f"| {k.removesuffix('_s')} | {median[k]} |")
-    print()
-    print("| idle process | CPU % | RSS MB |")
-    print("|---|---|---|")
-    for name, usage in idle["by_process"].items():
-        print(f"| {name} | {usage['cpu_percent']} | {usage['rss_mb']} |")
+    print_tables(result)
     print(f"\nwrote {RESULTS}")
 
 
