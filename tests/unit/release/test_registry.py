@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -210,3 +211,19 @@ def test_a_torn_journal_line_is_skipped_and_the_next_append_starts_clean(tmp_pat
     events = reg.journal.events()
     assert events[-1]["event"] == "retired"
     assert reg.status(v1) == "retired"
+
+
+def test_a_local_reference_profile_edited_after_registration_fails_verify(tmp_path: Path) -> None:
+    from flywheel.release.registry.store import REFERENCE_FILE
+
+    def profile(staging: Path, card: Any) -> None:
+        (staging / REFERENCE_FILE).write_text('{"rows": 1}')
+
+    reg = Registry(tmp_path / "registry")
+    (tmp_path / "m.onnx").write_bytes(b"model")
+    (tmp_path / "s.json").write_text("{}")
+    version = reg.register(tmp_path / "m.onnx", tmp_path / "s.json", _fields(), profile).version
+    assert reg.verify(version).files.keys() == {REFERENCE_FILE}
+    (reg.version_dir(version) / REFERENCE_FILE).write_text('{"rows": 2}')
+    with pytest.raises(IntegrityError, match=r"reference\.json has sha256"):
+        reg.verify(version)

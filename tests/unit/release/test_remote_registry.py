@@ -220,3 +220,24 @@ def test_the_reference_profile_is_published_before_the_card_and_mirrored(
     # Machine B's mirror holds the profile where the monitor looks for it.
     assert load_reference(b.version_dir(version)) == {"model_version": version}
     assert load_reference(a.version_dir(version)) == {"model_version": version}
+
+
+def test_a_corrupted_reference_profile_is_refused_by_sha_like_the_model(
+    tmp_path: Path, remote: RemoteConfig
+) -> None:
+    a = _machine(tmp_path, "a", remote)
+    (tmp_path / "spec.json").write_text("{}")
+    (tmp_path / "model.onnx").write_bytes(b"profiled")
+    card = a.register(tmp_path / "model.onnx", tmp_path / "spec.json", _FIELDS, _with_reference)
+    assert set(card.files) == {REFERENCE_FILE}
+    a.promote(card.version)
+    assert a.verify(card.version).files == card.files  # the promoter's own copy is whole
+    store = ObjectStore(remote)
+    key = store.key(f"registry/versions/{card.version}/{REFERENCE_FILE}")
+    boto3.client("s3", endpoint_url=remote.endpoint_url).put_object(
+        Bucket=store.bucket, Key=key, Body=b'{"model_version": "forged"}'
+    )
+    b = _machine(tmp_path, "b", remote)
+    with pytest.raises(IntegrityError, match=r"reference\.json has sha256 .* its card says"):
+        b.verify(card.version)
+    assert list(b.versions_dir.iterdir()) == []  # nothing half-fetched is left to serve

@@ -31,6 +31,9 @@ class ModelCard(BaseModel):
     params: dict[str, Any]
     evaluation: dict[str, Any]
     run: dict[str, Any] = {}
+    # sha256 of each optional file registered beside the model (its reference profile), so
+    # a download is checked like the model's; absent on cards older than the field.
+    files: dict[str, str] = {}
 
     def save(self, path: Path) -> None:
         path.write_text(self.model_dump_json(indent=2) + "\n")

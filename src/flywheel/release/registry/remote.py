@@ -44,6 +44,7 @@ from flywheel.release.registry.store import (
     SPEC_FILE,
     Extras,
     RegistryStore,
+    check_files,
 )
 from flywheel.remote.objects import ObjectStore, PreconditionFailed
 
@@ -157,6 +158,7 @@ class RemoteRegistry(Registry):
                 self.store.download(
                     self._key(version, name), staging / name, f"downloading {version}"
                 )
+            check_files(staging, card)
             card.save(staging / CARD_FILE)
             rename_durable(staging, final)
         except BaseException:

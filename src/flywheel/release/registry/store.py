@@ -165,6 +165,7 @@ class RegistryStore:
             )
         if not self.spec_path(version).is_file():
             raise IntegrityError(f"{version}: preprocessing spec missing")
+        check_files(self.version_dir(version), card)
         return card
 
     def find(self, sha256: str) -> ModelCard | None:
@@ -235,6 +236,12 @@ class RegistryStore:
         card.save(staging / CARD_FILE)
         if extras is not None:
             extras(staging, card)
+            beside = [n for n in OPTIONAL_FILES if (staging / n).is_file()]
+            if beside:
+                card = card.model_copy(
+                    update={"files": {n: sha256_file(staging / n) for n in beside}}
+                )
+                card.save(staging / CARD_FILE)
         for f in staging.iterdir():
             with f.open("rb") as fh:
                 os.fsync(fh.fileno())
@@ -263,3 +270,15 @@ class RegistryStore:
 
     def mark_verified(self, version: str) -> None:
         self.journal.append(VERIFIED, version)
+
+
+def check_files(folder: Path, card: ModelCard) -> None:
+    """Each optional file the card names is in ``folder`` with the sha256 it names."""
+    for name, expected in card.files.items():
+        path = folder / name
+        actual = sha256_file(path) if path.is_file() else "missing"
+        if actual != expected:
+            raise IntegrityError(
+                f"{card.version}: {name} has sha256 {actual[:12]}, its card says "
+                f"{expected[:12]}: refused, never served"
+            )
