@@ -15,9 +15,37 @@ import threading
 from pathlib import Path
 from typing import Any
 
-_memo: dict[str, tuple[tuple[Any, ...], str]] = {}
-_guard = threading.Lock()
-_MAX_ENTRIES = 64
+
+class SignatureMemo:
+    """Answers remembered per key under the signature they were computed for; a lookup
+    with any other signature misses. Bounded: past ``max_entries`` it starts over."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[Any, tuple[tuple[Any, ...], Any]] = {}
+        self._guard = threading.Lock()
+
+    def get(self, key: Any, signature: tuple[Any, ...] | None) -> Any | None:
+        if signature is None:
+            return None
+        with self._guard:
+            hit = self._entries.get(key)
+        return hit[1] if hit is not None and hit[0] == signature else None
+
+    def put(self, key: Any, signature: tuple[Any, ...] | None, value: Any) -> None:
+        if signature is None:
+            return
+        with self._guard:
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[key] = (signature, value)
+
+    def clear(self) -> None:
+        with self._guard:
+            self._entries.clear()
+
+
+_memo = SignatureMemo(64)
 
 
 def _stat(path: str) -> tuple[int, int, int] | None:
@@ -52,16 +80,11 @@ def data_hash(path: Path) -> str:
         raise FileNotFoundError(f"dataset not found: {path}")
     # Taken before hashing: a file changed meanwhile leaves a signature no later call has.
     before = content_signature(str(path))
-    with _guard:
-        hit = _memo.get(str(path))
-    if before is not None and hit is not None and hit[0] == before:
-        return hit[1]
+    hit = _memo.get(str(path), before)
+    if hit is not None:
+        return str(hit)
     digest = _dvc_hash(path)
-    if before is not None:
-        with _guard:
-            if len(_memo) >= _MAX_ENTRIES:
-                _memo.clear()
-            _memo[str(path)] = (before, digest)
+    _memo.put(str(path), before, digest)
     return digest
 
 

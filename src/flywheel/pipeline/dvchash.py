@@ -19,16 +19,13 @@ from __future__ import annotations
 
 import copy
 import functools
-import threading
 from pathlib import Path
 from typing import Any
 
-from flywheel.datasets.hashing import content_signature
+from flywheel.datasets.hashing import SignatureMemo, content_signature
 
 # Enough for every dependency of a few projects; a long-lived worker cycles through.
-_MAX_ENTRIES = 512
-_memo: dict[tuple[str, ...], tuple[tuple[Any, ...], Any]] = {}
-_guard = threading.Lock()
+_memo = SignatureMemo(512)
 
 
 def _ignore_files(path: str, root: str) -> list[tuple[str, Any]]:
@@ -52,8 +49,7 @@ def signature(path: str, root: str) -> tuple[Any, ...] | None:
 
 
 def clear() -> None:
-    with _guard:
-        _memo.clear()
+    _memo.clear()
 
 
 @functools.cache
@@ -72,17 +68,10 @@ def install_hash_memo() -> None:
         key = (str(path), name, str(getattr(odb, "path", "")), str(kwargs.get("dry_run")))
         # Taken before hashing: a file changed meanwhile leaves a signature no later call has.
         before = signature(str(path), str(self.repo.root_dir))
-        with _guard:
-            hit = _memo.get(key)
-        if before is not None and hit is not None and hit[0] == before:
-            staging, meta, obj = hit[1]
-            return staging, copy.copy(meta), obj
-        result = original(self, *args, **kwargs)
-        if before is not None:
-            with _guard:
-                if len(_memo) >= _MAX_ENTRIES:
-                    _memo.clear()
-                _memo[key] = (before, result)
+        result = _memo.get(key, before)
+        if result is None:
+            result = original(self, *args, **kwargs)
+            _memo.put(key, before, result)
         staging, meta, obj = result
         return staging, copy.copy(meta), obj
 

@@ -233,7 +233,6 @@ class RegistryStore:
             sha256=sha256_file(staging / MODEL_FILE),
             **fields,
         )
-        card.save(staging / CARD_FILE)
         if extras is not None:
             extras(staging, card)
             beside = [n for n in OPTIONAL_FILES if (staging / n).is_file()]
@@ -241,7 +240,7 @@ class RegistryStore:
                 card = card.model_copy(
                     update={"files": {n: sha256_file(staging / n) for n in beside}}
                 )
-                card.save(staging / CARD_FILE)
+        card.save(staging / CARD_FILE)  # once, naming what extras wrote beside the model
         for f in staging.iterdir():
             with f.open("rb") as fh:
                 os.fsync(fh.fileno())
