@@ -22,15 +22,31 @@ import pytest
 from flywheel.core.remote_section import RemoteConfig
 
 
-def _serialized(app: Any) -> Any:
-    lock = threading.Lock()
+class _Serialized:
+    """The moto app one request at a time; and, when armed, a store that dies after a
+    given number of object writes (mid-transfer, not between two operations)."""
 
-    def call(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        with lock:
+    def __init__(self, app: Any, on_death: Any) -> None:
+        self.app = app
+        self.on_death = on_death
+        self.lock = threading.Lock()
+        self.writes_left: int | None = None  # None: not armed
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        with self.lock:
+            if self.writes_left is not None and self.writes_left <= 0:
+                # Dead: the connection is cut as a crashed store cuts it, and the server
+                # stops (from its own thread: shutdown waits for this handler's loop).
+                environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
+                if self.writes_left == 0:
+                    threading.Thread(target=self.on_death, daemon=True).start()
+                self.writes_left = -1
+                return []
             # moto's responses are buffered: materialise them inside the lock.
-            return [b"".join(app(environ, start_response))]
-
-    return call
+            body = [b"".join(self.app(environ, start_response))]
+            if self.writes_left is not None and environ["REQUEST_METHOD"] in ("PUT", "POST"):
+                self.writes_left -= 1
+            return body
 
 
 def _free_port() -> int:
@@ -46,6 +62,8 @@ class S3Server:
         self.port = _free_port()
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._app: _Serialized | None = None
+        self.died = threading.Event()
 
     @property
     def endpoint(self) -> str:
@@ -60,12 +78,23 @@ class S3Server:
         from werkzeug.serving import make_server
 
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        app = _serialized(DomainDispatcherApplication(create_backend_app))
+        self.died.clear()
+        self._app = _Serialized(DomainDispatcherApplication(create_backend_app), self._die)
         self._server = make_server(
-            "127.0.0.1", self.port, app, threaded=True, request_handler=MotoRequestHandler
+            "127.0.0.1", self.port, self._app, threaded=True, request_handler=MotoRequestHandler
         )
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
+
+    def die_after_writes(self, n: int) -> None:
+        """Let ``n`` more object writes through, then cut every connection and stop."""
+        assert self._app is not None, "start the server first"
+        with self._app.lock:
+            self._app.writes_left = n
+
+    def _die(self) -> None:
+        self.stop()
+        self.died.set()
 
     def stop(self) -> None:
         if self._server is not None:

@@ -13,9 +13,13 @@ import pytest
 import yaml
 from tests.integration.remote_helpers import remote_section
 
+from flywheel.core.loop_sections import MonitorConfig
 from flywheel.core.remote_section import RemoteConfig
+from flywheel.monitor.prediction_log import PredictionLog
+from flywheel.monitor.shared_log import LogShipper
 from flywheel.pipeline.dvc import init_repository
 from flywheel.release.registry import open_registry
+from flywheel.remote.objects import ObjectStore
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -60,12 +64,19 @@ def test_status_names_what_is_where(tmp_path: Path, remote: RemoteConfig) -> Non
     }
     other.promote(other.register(model, spec, fields).version)
     root = _project(tmp_path / "here", remote_section(remote))
+    # This machine's server logged two predictions and shipped the first.
+    log = PredictionLog(root / ".flywheel" / "predictions", MonitorConfig())
+    log.append([{"kind": "prediction", "id": "a" * 32}])
+    LogShipper(log, ObjectStore(remote)).ship()
+    log.append([{"kind": "prediction", "id": "b" * 32}])
     proc = _cli(root, "remote", "status", "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["url"] == remote.url and out["registry"]["production"] == "v0001"
     assert out["registry"]["missing_locally"] == ["v0001"]
     assert out["dvc"]["run_cache"] == {"remote": 0, "local": 0, "not_pushed": 0, "not_pulled": 0}
+    line = len(json.dumps({"kind": "prediction", "id": "b" * 32}, separators=(",", ":"))) + 1
+    assert out["prediction_log"] == {"replicas": 1, "chunks": 1, "not_shipped_bytes": line}
     assert "testing" not in proc.stdout + proc.stderr  # no credential ever printed
     human = _cli(root, "remote", "status")
     assert human.returncode == 0 and "production  v0001" in human.stdout

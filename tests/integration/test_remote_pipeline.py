@@ -15,10 +15,12 @@ from tests.moto_s3 import S3Server
 
 from flywheel.core.errors import RemoteUnavailable
 from flywheel.core.remote_section import RemoteConfig
+from flywheel.core.workspace import open_workspace
 from flywheel.monitor.reference import load_reference
 from flywheel.pipeline import steps
 from flywheel.release.registry import open_registry
 from flywheel.remote.objects import ObjectStore
+from flywheel.remote.status import remote_status
 
 pytestmark = [pytest.mark.slow]
 
@@ -72,25 +74,28 @@ def test_machine_b_skips_every_stage_from_the_remote_run_cache(
     print(f"A cold {a_seconds:.1f}s, C from the run cache {c_seconds:.1f}s")
 
 
-def test_store_stopped_before_the_push_fails_cleanly_and_rerun_completes(
+def test_store_dying_mid_push_fails_cleanly_and_rerun_completes(
     tmp_path: Path,
     remote: RemoteConfig,
     s3_server: S3Server,
     prefect_backend: None,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The store dies after the push's third object write: the run fails with the one-line
+    error, nothing is registered, and a rerun pushes the rest and promotes."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     a, _ = origin_and_clone(tmp_path, remote)
     real_push = steps.push
 
     def store_dies(ws: object) -> int:
-        s3_server.stop()
+        s3_server.die_after_writes(3)
         return real_push(ws)  # type: ignore[arg-type]
 
     monkeypatch.setattr(steps, "push", store_dies)
     try:
         with pytest.raises(RemoteUnavailable, match=r"cannot reach the DVC remote s3://"):
             run_flow(a)
+        assert s3_server.died.wait(30)  # it died mid-push, not before or after it
     finally:
         s3_server.start()
     registry = open_registry(a / "registry", remote)
@@ -99,3 +104,5 @@ def test_store_stopped_before_the_push_fails_cleanly_and_rerun_completes(
     again = run_flow(a)
     assert not any(s["ran"] for s in again["stages"].values())  # the local cache had them
     assert again["deploy"]["status"] == "deployed" and registry.production_version() == "v0001"
+    status = remote_status(open_workspace(project=a))
+    assert status["dvc"]["not_pushed"] == [] and status["dvc"]["run_cache"]["not_pushed"] == 0

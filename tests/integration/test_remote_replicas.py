@@ -59,7 +59,7 @@ def replicas(
 def replica_params(tmp_path: Path, raw_params: dict[str, Any], remote: RemoteConfig, i: int) -> Any:
     raw = {
         **raw_params,
-        "remote": {**remote.model_dump(), "poll_interval_s": 0.1},
+        "remote": {**remote.model_dump(), "poll_interval_s": 0.1, "log_ship_interval_s": 0.2},
         "monitor": {**raw_params["monitor"], "min_window": 8},
     }
     return make_params(raw, tmp_path / f"replica-{i}")
@@ -78,9 +78,14 @@ def all_serve(clients: list[httpx.Client], version: str, timeout: float = 20.0) 
 
 
 def predict(client: httpx.Client) -> str:
-    answer = client.post("/v1/predict", json={"instances": [png_b64(random_images(1)[0])]})
+    return str(predict_answer(client)["model_version"])
+
+
+def predict_answer(client: httpx.Client, seed: int = 0) -> dict[str, Any]:
+    images = [png_b64(random_images(1, seed=seed)[0])]
+    answer = client.post("/v1/predict", json={"instances": images})
     assert answer.status_code == 200, answer.text
-    return str(answer.json()["model_version"])
+    return dict(answer.json())
 
 
 def monitor_replica(
@@ -166,3 +171,44 @@ def test_replicas_follow_promotion_rollback_and_refuse_a_corrupt_object(
         finally:
             s3_server.start()
         wait_for(lambda: all(c.get("/readyz").json().get("remote") == "reachable" for c in clients))
+
+
+def test_the_monitor_anywhere_reads_every_replicas_log(
+    tmp_path: Path,
+    raw_params: dict[str, Any],
+    remote: RemoteConfig,
+    onnx_models: dict[str, Path],
+) -> None:
+    """Predictions answered by two replicas reach the team remote; the monitor on a third
+    machine (nothing served there) sees them all, and feedback naming a prediction that
+    replica 0 answered is taken by replica 1."""
+    promoter = open_registry(tmp_path / "promoter" / "registry", remote)
+    profiled = staged_reference(lambda: [png_b64(p) for p in random_images(40, seed=3)])
+    version = promoter.register(
+        onnx_models["a"], onnx_models["spec"], card_fields(), extras=profiled
+    ).version
+    promoter.promote(version)
+    elsewhere = tmp_path / "monitor-machine"
+    elsewhere.mkdir()
+    ws = Workspace(
+        elsewhere,
+        elsewhere,
+        elsewhere / "params.yaml",
+        replica_params(tmp_path, raw_params, remote, 9),
+    )
+    with replicas(tmp_path, raw_params, remote) as clients:
+        all_serve(clients, version)
+        answers = [predict_answer(clients[i % 2], seed=i)["predictions"][0] for i in range(10)]
+        wait_for(lambda: run_monitor(ws)["window"] == 10)
+        feedback = clients[1].post(
+            "/v1/feedback", json={"prediction_id": answers[0]["prediction_id"], "label": "0"}
+        )
+        assert feedback.status_code == 201, feedback.text
+        shipped = [
+            metric_value(c.get("/metrics").text, "flywheel_prediction_log_shipped_bytes_total")
+            for c in clients
+        ]
+    report = run_monitor(ws)
+    assert report["model_version"] == version and report["features"], report
+    assert not (elsewhere / ".flywheel" / "predictions").exists()  # all from the remote
+    assert all(b > 0 for b in shipped), shipped

@@ -25,7 +25,7 @@ def remote_status(
     if as_json:
         typer.echo(json.dumps(out, indent=2))
         return
-    reg, dvc = out["registry"], out["dvc"]
+    reg, dvc, logged = out["registry"], out["dvc"], out["prediction_log"]
     runs = dvc["run_cache"]
     where = out["url"] + (f" (endpoint {out['endpoint_url']})" if out["endpoint_url"] else "")
     lines = [
@@ -38,6 +38,8 @@ def remote_status(
         f"missing here: {', '.join(dvc['missing_locally']) or 'none'}",
         f"run cache   {runs['remote']} on the remote, {runs['local']} here, "
         f"{runs['not_pushed']} not pushed, {runs['not_pulled']} not pulled",
+        f"predictions {logged['chunks']} chunks from {logged['replicas']} replicas on the "
+        f"remote; {logged['not_shipped_bytes']} bytes logged here not shipped",
     ]
     typer.echo("\n".join(lines))
 

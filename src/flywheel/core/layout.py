@@ -144,6 +144,11 @@ class Layout:
         return self.root / ".flywheel" / "predictions"
 
     @property
+    def shared_prediction_log(self) -> Path:
+        """Chunks of the team remote's prediction log, downloaded once each (immutable)."""
+        return self.root / ".flywheel" / "predictions-shared"
+
+    @property
     def monitor_report(self) -> Path:
         """The monitor flow's latest drift report, which /metrics exports."""
         return self.root / ".flywheel" / "monitor" / "report.json"

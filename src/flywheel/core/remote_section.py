@@ -23,6 +23,9 @@ class RemoteConfig(_Section):
     endpoint_url: str = ""
     # How often a serving replica asks whether the production alias moved.
     poll_interval_s: Annotated[float, Field(gt=0.0)] = 5.0
+    # How often a serving replica ships its new prediction-log lines to the remote, where
+    # the monitor on any machine reads every replica's log.
+    log_ship_interval_s: Annotated[float, Field(gt=0.0)] = 10.0
     connect_timeout_s: Annotated[float, Field(gt=0.0)] = 5.0
     read_timeout_s: Annotated[float, Field(gt=0.0)] = 60.0
     # Attempts per request (botocore's total_max_attempts): 1 fails fast on a dead store.

@@ -59,74 +59,29 @@ def is_record_id(value: object) -> bool:
     return isinstance(value, str) and bool(_ID.match(value))
 
 
-class PredictionLog:
-    def __init__(self, folder: Path, monitor: MonitorConfig, seed: int | None = None) -> None:
-        self.folder = Path(folder)
-        self.segment_bytes = monitor.log_segment_bytes
-        self.max_bytes = monitor.log_max_bytes
-        self.sample_rate = monitor.sample_rate
-        self._random = random.Random(seed)
-        self._lock = threading.Lock()
+def segment_index(path: Path) -> int | None:
+    """A segment file's number, or None for any other file."""
+    match = _SEGMENT.match(path.name)
+    return int(match[1]) if match else None
 
-    def sampled(self) -> bool:
-        """Whether this request's predictions are logged (``monitor.sample_rate``)."""
-        return self.sample_rate >= 1.0 or self._random.random() < self.sample_rate
 
-    # writing
-    def _segments(self) -> list[Path]:
-        if not self.folder.is_dir():
-            return []
-        return sorted(p for p in self.folder.iterdir() if _SEGMENT.match(p.name))
+def parse_lines(text: str) -> Iterator[dict[str, Any]]:
+    """The records of one segment's text, last line first; a torn line is skipped."""
+    for line in reversed(text.splitlines()):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue  # a torn last line
+        if isinstance(record, dict):
+            yield record
 
-    def _current(self, segments: list[Path], incoming: int) -> Path:
-        if segments and segments[-1].stat().st_size + incoming <= self.segment_bytes:
-            return segments[-1]
-        index = int(_SEGMENT.match(segments[-1].name)[1]) + 1 if segments else 1  # type: ignore[index]
-        return self.folder / f"segment-{index:012d}.jsonl"
 
-    def _enforce_cap(self, segments: list[Path]) -> None:
-        sizes = [p.stat().st_size for p in segments]
-        total = sum(sizes)
-        # The newest segment always stays: it is being written.
-        for path, size in zip(segments[:-1], sizes[:-1], strict=True):
-            if total <= self.max_bytes:
-                break
-            path.unlink(missing_ok=True)
-            total -= size
+class LogReader:
+    """Lookups over :meth:`lines` (newest first), shared by this machine's log and the
+    team remote's (:mod:`flywheel.monitor.shared_log`)."""
 
-    def append(self, records: list[dict[str, Any]]) -> None:
-        """Write ``records`` as lines; blocking (call it off the event loop)."""
-        if not records:
-            return
-        data = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records).encode()
-        with self._lock:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            segments = self._segments()
-            target = self._current(segments, len(data))
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
-            if not segments or target != segments[-1]:
-                segments.append(target)
-            self._enforce_cap(segments)
-
-    # reading
     def lines(self) -> Iterator[dict[str, Any]]:
-        """Every record, newest first."""
-        for segment in reversed(self._segments()):
-            try:
-                text = segment.read_text(encoding="utf-8", errors="replace")
-            except FileNotFoundError:
-                continue  # rotated away while we read
-            for line in reversed(text.splitlines()):
-                try:
-                    record = json.loads(line)
-                except ValueError:
-                    continue  # a torn last line
-                if isinstance(record, dict):
-                    yield record
+        raise NotImplementedError
 
     def find(self, prediction_id: str) -> dict[str, Any] | None:
         if not is_record_id(prediction_id):
@@ -150,3 +105,68 @@ class PredictionLog:
             elif kind == "feedback":
                 feedback.append(record)
         return predictions[::-1], feedback[::-1]
+
+
+class PredictionLog(LogReader):
+    def __init__(self, folder: Path, monitor: MonitorConfig, seed: int | None = None) -> None:
+        self.folder = Path(folder)
+        self.segment_bytes = monitor.log_segment_bytes
+        self.max_bytes = monitor.log_max_bytes
+        self.sample_rate = monitor.sample_rate
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def sampled(self) -> bool:
+        """Whether this request's predictions are logged (``monitor.sample_rate``)."""
+        return self.sample_rate >= 1.0 or self._random.random() < self.sample_rate
+
+    # writing
+    def segments(self) -> list[Path]:
+        """The segment files, oldest first."""
+        if not self.folder.is_dir():
+            return []
+        return sorted(p for p in self.folder.iterdir() if _SEGMENT.match(p.name))
+
+    def _current(self, segments: list[Path], incoming: int) -> Path:
+        if segments and segments[-1].stat().st_size + incoming <= self.segment_bytes:
+            return segments[-1]
+        index = (segment_index(segments[-1]) or 0) + 1 if segments else 1
+        return self.folder / f"segment-{index:012d}.jsonl"
+
+    def _enforce_cap(self, segments: list[Path]) -> None:
+        sizes = [p.stat().st_size for p in segments]
+        total = sum(sizes)
+        # The newest segment always stays: it is being written.
+        for path, size in zip(segments[:-1], sizes[:-1], strict=True):
+            if total <= self.max_bytes:
+                break
+            path.unlink(missing_ok=True)
+            total -= size
+
+    def append(self, records: list[dict[str, Any]]) -> None:
+        """Write ``records`` as lines; blocking (call it off the event loop)."""
+        if not records:
+            return
+        data = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records).encode()
+        with self._lock:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            segments = self.segments()
+            target = self._current(segments, len(data))
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+            if not segments or target != segments[-1]:
+                segments.append(target)
+            self._enforce_cap(segments)
+
+    # reading
+    def lines(self) -> Iterator[dict[str, Any]]:
+        """Every record, newest first."""
+        for segment in reversed(self.segments()):
+            try:
+                text = segment.read_text(encoding="utf-8", errors="replace")
+            except FileNotFoundError:
+                continue  # rotated away while we read
+            yield from parse_lines(text)

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flywheel.core.workspace import Workspace
 from flywheel.monitor.drift import compare, drift_share
 from flywheel.monitor.features import instance_features, prediction_features
-from flywheel.monitor.prediction_log import PredictionLog, now_iso
+from flywheel.monitor.prediction_log import LogReader, PredictionLog, now_iso
 from flywheel.monitor.reference import load_reference
+
+if TYPE_CHECKING:
+    from flywheel.release.registry import Registry
 
 
 def live_quality(feedback: list[dict[str, Any]]) -> dict[str, Any]:
@@ -34,25 +37,45 @@ def live_quality(feedback: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def prediction_log(ws: Workspace) -> LogReader:
+    """This machine's prediction log; with a team remote, every replica's (shipped there)."""
+    if not ws.params.remote.enabled:
+        return PredictionLog(ws.layout.prediction_log, ws.params.monitor)
+    from flywheel.monitor.shared_log import SharedPredictionLog
+    from flywheel.remote.objects import ObjectStore
+
+    return SharedPredictionLog(ObjectStore(ws.params.remote), ws.layout.shared_prediction_log)
+
+
 def _window(ws: Workspace, version: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    log = PredictionLog(ws.layout.prediction_log, ws.params.monitor)
-    predictions, feedback = log.recent(ws.params.monitor.window)
+    predictions, feedback = prediction_log(ws).recent(ws.params.monitor.window)
     return [p for p in predictions if p.get("model_version") == version], feedback
+
+
+def _production(ws: Workspace) -> tuple[Registry, str | None]:
+    """The production version, and the registry folder holding its reference profile.
+
+    Alone, this machine's registry. With a team remote, the remote alias (the monitor
+    reads every replica's log, so it judges the team's production), its version fetched
+    into this machine's mirror and sha-checked like a replica's download."""
+    from flywheel.release.registry import open_registry
+    from flywheel.release.registry.remote import RemoteRegistry
+
+    registry = open_registry(ws.layout.registry, ws.params.remote)
+    version = registry.production_version()
+    if version and isinstance(registry, RemoteRegistry):
+        registry.fetch_version(version)
+    return registry, version
 
 
 def run_monitor(ws: Workspace) -> dict[str, Any]:
     """Compare, write the report, and return it (``drifted`` says whether to alert)."""
     from flywheel.core.atomic import atomic_write_bytes
     from flywheel.pipeline.names import dataset_name
-    from flywheel.release.registry import Registry
 
     start = time.perf_counter()
     cfg = ws.params.monitor
-    # This machine's registry folder, a remote's mirror included: its alias names what the
-    # server here serves (and logs), and the mirror holds that version's reference profile,
-    # fetched with the model.
-    registry = Registry(ws.layout.registry)
-    version = registry.production_version()
+    registry, version = _production(ws)
     report: dict[str, Any] = {
         "dataset": dataset_name(ws),
         "model_version": version,

@@ -3,7 +3,8 @@
 Registry: the versions on the remote, production there, which versions this machine
 has not mirrored. DVC: what this workspace holds that the remote lacks (not pushed) and
 what the workspace's DVC files name that this machine lacks (missing locally), as
-``dvc status --cloud`` tells them; run-cache entries on either side only.
+``dvc status --cloud`` tells them; run-cache entries on either side only. Prediction log:
+how many replicas shipped theirs, and what this machine's server has not shipped yet.
 """
 
 from __future__ import annotations
@@ -38,6 +39,23 @@ def remote_status(ws: Workspace) -> dict[str, Any]:
             "only_local": sorted(local - set(versions), key=lambda n: int(n[1:])),
         },
         "dvc": _dvc_status(ws, store),
+        "prediction_log": _log_status(ws, store),
+    }
+
+
+def _log_status(ws: Workspace, store: Any) -> dict[str, Any]:
+    """The prediction log: replicas that shipped one, and what this machine's server has
+    logged that is not shipped yet (it ships every remote.log_ship_interval_s)."""
+    from flywheel.monitor.prediction_log import PredictionLog
+    from flywheel.monitor.shared_log import LogShipper
+
+    prefix = store.key("predictions") + "/"
+    keys = store.keys(prefix, "listing the shared prediction log")
+    local = PredictionLog(ws.layout.prediction_log, ws.params.monitor)
+    return {
+        "replicas": len({k[len(prefix) :].split("/", 1)[0] for k in keys}),
+        "chunks": len(keys),
+        "not_shipped_bytes": LogShipper(local, store).backlog() if local.segments() else 0,
     }
 
 

@@ -25,8 +25,9 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -59,6 +60,7 @@ def _state(params: Params, layout: Layout, authenticated: bool) -> ServerState:
     inbox = inbox if inbox.is_absolute() else layout.root / inbox
     metrics = ServingMetrics()
     serve = params.serve
+    predictions = PredictionLog(layout.prediction_log, params.monitor)
     return ServerState(
         serve=serve,
         holder=ModelHolder(Registry(layout.registry), metrics),
@@ -68,9 +70,10 @@ def _state(params: Params, layout: Layout, authenticated: bool) -> ServerState:
         decoding=DecodePool(serve.decode_threads, serve.max_decoding),
         quota=FeedbackQuota(inbox, serve),
         authenticated=authenticated,
-        predictions=PredictionLog(layout.prediction_log, params.monitor),
+        predictions=predictions,
         monitor_report=layout.monitor_report,
         follower=_follower(params, layout, metrics),
+        **_shared_log(params, layout, predictions, metrics),
     )
 
 
@@ -88,6 +91,22 @@ def _follower(params: Params, layout: Layout, metrics: ServingMetrics) -> Remote
     from flywheel.serving.follower import RemoteFollower
 
     return RemoteFollower(layout.registry, params.remote, metrics)
+
+
+def _shared_log(
+    params: Params, layout: Layout, predictions: PredictionLog, metrics: ServingMetrics
+) -> dict[str, Any]:
+    if not params.remote.enabled:
+        return {}
+    from flywheel.monitor.shared_log import SharedPredictionLog
+    from flywheel.remote.objects import ObjectStore
+    from flywheel.serving.log_shipping import ShippingTask
+
+    shared = SharedPredictionLog(ObjectStore(params.remote), layout.shared_prediction_log)
+    return {
+        "shipping": ShippingTask(predictions, params.remote, metrics),
+        "shared_predictions": shared,
+    }
 
 
 def _error_handlers(app: FastAPI, state: ServerState) -> None:
@@ -132,6 +151,8 @@ def create_app(params: Params, layout: Layout, *, api_token: str | None = None) 
         pollers = [loop.create_task(poll)]
         if follower is not None:
             pollers.append(loop.create_task(follower.follow_forever(state.holder.check_async)))
+        if state.shipping is not None:
+            pollers.append(loop.create_task(state.shipping.ship_forever()))
         try:
             yield
         finally:
@@ -141,6 +162,8 @@ def create_app(params: Params, layout: Layout, *, api_token: str | None = None) 
                     await poller
             await state.batcher.close()
             state.decoding.close()
+            if state.shipping is not None:
+                await anyio.to_thread.run_sync(state.shipping.ship)  # the last lines
 
     app = FastAPI(
         title="flywheel model server",

@@ -80,7 +80,7 @@ def _from_log(state: ServerState, model: LoadedModel, prediction_id: Any) -> dic
             "invalid_request",
             f'"prediction_id" must be an id from /v1/predict, got {_show(prediction_id)}',
         )
-    logged = state.predictions.find(prediction_id)
+    logged = state.logged_prediction(prediction_id)
     if logged is None:
         raise RequestRejectedError(
             404,

@@ -7,13 +7,14 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from flywheel.core.errors import RemoteError
 from flywheel.core.service_sections import ServeConfig
 from flywheel.families.base import InstanceLimits
-from flywheel.monitor.prediction_log import PredictionLog
+from flywheel.monitor.prediction_log import LogReader, PredictionLog
 from flywheel.serving.batcher import BatchResult, MicroBatcher
 from flywheel.serving.decoders import instance_limits
 from flywheel.serving.decoding import DecodePool
@@ -30,6 +31,7 @@ from flywheel.serving.telemetry import ServingMetrics
 
 if TYPE_CHECKING:
     from flywheel.serving.follower import RemoteFollower
+    from flywheel.serving.log_shipping import ShippingTask
 
 log = logging.getLogger("flywheel.serving")
 
@@ -51,6 +53,25 @@ class ServerState:
     monitor_report: Path | None = None
     # A replica following the team remote's production alias (None: local only).
     follower: RemoteFollower | None = None
+    # A replica's log shipped to the team remote, and every replica's log read from it
+    # (for feedback naming a prediction another replica answered). None: local only.
+    shipping: ShippingTask | None = None
+    shared_predictions: LogReader | None = None
+
+    def logged_prediction(self, prediction_id: str) -> dict[str, Any] | None:
+        """A logged prediction by id: this replica's log first, then the team's. Blocking."""
+        found = self.predictions.find(prediction_id)
+        if found is None and self.shared_predictions is not None:
+            if self.shipping is not None:
+                self.shipping.ship()  # so this replica's newest lines are there too
+            try:
+                found = self.shared_predictions.find(prediction_id)
+            except RemoteError as err:
+                log.error("shared prediction log not read: %s", err)
+                raise RequestRejectedError(
+                    503, "remote_unavailable", "the team's prediction log cannot be read; retry"
+                ) from None
+        return found
 
     def serving_model(self) -> LoadedModel:
         model = self.holder.current

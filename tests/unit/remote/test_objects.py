@@ -4,6 +4,7 @@ one-line errors for a missing bucket, a dead endpoint and bad settings."""
 from __future__ import annotations
 
 import pytest
+from tests.moto_s3 import S3Server
 
 from flywheel.core.config import parse_params
 from flywheel.core.errors import ConfigError, RemoteError, RemoteUnavailable
@@ -69,3 +70,20 @@ def test_remote_section_defaults_to_local() -> None:
         "some/prefix",
         "s3://team-bucket/some/prefix",
     )
+
+
+def test_a_store_that_dies_mid_transfer_cuts_the_connection(
+    remote: RemoteConfig, s3_server: S3Server
+) -> None:
+    """The test rig itself: after the armed writes the store is gone, mid-request."""
+    store = ObjectStore(remote)
+    s3_server.die_after_writes(2)
+    store.put(store.key("a"), b"1", "t")
+    store.put(store.key("b"), b"2", "t")
+    try:
+        with pytest.raises(RemoteUnavailable, match="cannot reach the remote"):
+            store.put(store.key("c"), b"3", "t")
+        assert s3_server.died.wait(30)
+    finally:
+        s3_server.start()
+    assert sorted(store.keys(store.key("") + "/", "t")) == [store.key("a"), store.key("b")]

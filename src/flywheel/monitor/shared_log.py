@@ -1,0 +1,161 @@
+"""The prediction log on the team remote: every replica's log, read as one.
+
+A replica writes its log on its own disk as on one machine (:mod:`.prediction_log`) and
+ships what it has appended every ``remote.log_ship_interval_s``: the bytes of each segment
+past what is already on the remote, up to the last complete line, become one create-only
+object (``If-None-Match: *``)::
+
+    <remote.url>/predictions/<replica>/<shipped at>-<segment>-<start>-<end>.jsonl
+
+so nothing on the remote is ever overwritten and a torn last line is never shipped. The
+replica's name is kept beside its log (a restart ships on from where the remote ends, by
+the offsets in its own keys); a store that does not answer leaves the lines here for the
+next try. The monitor on any machine, and feedback that names a prediction another replica
+answered, read the chunks newest first; a chunk is immutable, so each is downloaded once
+into a local cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from flywheel.core.atomic import atomic_write_bytes
+from flywheel.monitor.prediction_log import LogReader, PredictionLog, parse_lines, segment_index
+from flywheel.remote.objects import ObjectStore, PreconditionFailed
+
+_REPLICA = re.compile(r"^[0-9a-f]{12}$")
+_CHUNK = re.compile(
+    r"^(?P<stamp>\d{8}T\d{12})-(?P<segment>\d{12})-(?P<start>\d{12})-(?P<end>\d{12})\.jsonl$"
+)
+
+
+def replica_name(folder: Path) -> str:
+    """This log's replica name: made once, kept in ``<folder>/replica``."""
+    path = folder / "replica"
+    try:
+        name = path.read_text().strip()
+        if _REPLICA.match(name):
+            return name
+    except FileNotFoundError:
+        pass
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, uuid.uuid4().hex[:12].encode())
+    return path.read_text().strip()
+
+
+def _stamp() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+
+
+class LogShipper:
+    def __init__(self, log: PredictionLog, store: ObjectStore) -> None:
+        self.log = log
+        self.store = store
+        self.replica = replica_name(log.folder)
+        self.prefix = store.key("predictions", self.replica) + "/"
+        self._shipped: dict[int, int] | None = None  # segment -> bytes already on the remote
+        self._lock = threading.Lock()
+
+    def _on_remote(self) -> dict[int, int]:
+        shipped: dict[int, int] = {}
+        for key in self.store.keys(self.prefix, "reading which prediction logs are shipped"):
+            match = _CHUNK.match(key.rsplit("/", 1)[-1])
+            if match:
+                segment = int(match["segment"])
+                shipped[segment] = max(shipped.get(segment, 0), int(match["end"]))
+        return shipped
+
+    def backlog(self) -> int:
+        """Bytes of complete lines here that are not on the remote yet (asks the remote)."""
+        shipped = self._on_remote()
+        backlog = 0
+        for path in self.log.segments():
+            start = shipped.get(segment_index(path) or 0, 0)
+            with contextlib.suppress(FileNotFoundError):
+                data = path.read_bytes()[start:]
+                backlog += data.rfind(b"\n") + 1
+        return backlog
+
+    def ship(self) -> int:
+        """Upload every complete line not yet on the remote; the bytes shipped. Raises
+        :class:`~flywheel.core.errors.RemoteError` (what is not shipped stays here)."""
+        with self._lock:
+            if self._shipped is None:
+                self._shipped = self._on_remote()
+            total = 0
+            for path in self.log.segments():
+                segment = segment_index(path)
+                if segment is not None:
+                    total += self._ship_segment(path, segment, self._shipped)
+            return total
+
+    def _ship_segment(self, path: Path, segment: int, shipped: dict[int, int]) -> int:
+        start = shipped.get(segment, 0)
+        try:
+            with path.open("rb") as f:
+                f.seek(start)
+                data = f.read()
+        except FileNotFoundError:
+            return 0  # rotated away (the log's size cap) before it was shipped
+        end = data.rfind(b"\n") + 1
+        if end == 0:
+            return 0
+        name = f"{_stamp()}-{segment:012d}-{start:012d}-{start + end:012d}.jsonl"
+        # A lost create-only write is the same bytes under the same name: already there.
+        with contextlib.suppress(PreconditionFailed):
+            self.store.put(
+                self.prefix + name, data[:end], "shipping the prediction log", create_only=True
+            )
+        shipped[segment] = start + end
+        return end
+
+
+class SharedPredictionLog(LogReader):
+    """Every replica's shipped log, newest chunk first (by when it was shipped)."""
+
+    def __init__(self, store: ObjectStore, cache: Path) -> None:
+        self.store = store
+        self.cache = cache
+        self.prefix = store.key("predictions") + "/"
+
+    def _chunks(self) -> list[tuple[str, str]]:
+        """(key, cache name) of every chunk, newest first."""
+        found = []
+        for key in self.store.keys(self.prefix, "reading the shared prediction log"):
+            replica, _, name = key[len(self.prefix) :].partition("/")
+            match = _CHUNK.match(name)
+            if match and _REPLICA.match(replica):
+                found.append((match["stamp"], replica, key, f"{replica}-{name}"))
+        found.sort(reverse=True)
+        return [(key, cached) for _, _, key, cached in found]
+
+    def _text(self, key: str, cached: str) -> str:
+        path = self.cache / cached
+        if not path.is_file():
+            blob = self.store.get(key, "reading the shared prediction log")
+            if blob is None:
+                return ""  # removed since it was listed
+            self.cache.mkdir(parents=True, exist_ok=True)
+            atomic_write_bytes(path, blob.body)
+        return path.read_text(encoding="utf-8", errors="replace")
+
+    def lines(self) -> Iterator[dict[str, Any]]:
+        chunks = self._chunks()
+        self._prune({cached for _, cached in chunks})
+        for key, cached in chunks:
+            yield from parse_lines(self._text(key, cached))
+
+    def _prune(self, listed: set[str]) -> None:
+        """Drop cached chunks the remote no longer has, so the cache stays the remote's size."""
+        if self.cache.is_dir():
+            for path in self.cache.iterdir():
+                if path.suffix == ".jsonl" and path.name not in listed:
+                    with contextlib.suppress(OSError):
+                        path.unlink()
