@@ -86,16 +86,20 @@ def restore_errors(remote: RemoteConfig, stage: str) -> Iterator[None]:
 
 def pull_data(ws: Workspace, wanted: str) -> bool:
     """Make the data folder exactly version ``wanted`` (a DVC ``.dir`` hash) from the
-    remote, when the folder is absent or empty; returns whether it pulled. A folder that
-    holds data is left alone: the run uses what is on disk, as it does locally."""
+    remote; returns whether it pulled. The folder is replaced only when it is absent,
+    empty, or the version ``data.dvc`` records (a worker's checkout after its last run:
+    that version is in the cache and on the remote). A folder holding anything else holds
+    edits made here: it is left alone, and the run uses what is on disk, as locally."""
     data = ws.layout.data
     remote = ws.params.remote
-    if not remote.enabled or (data.is_dir() and any(data.iterdir())):
+    if not remote.enabled:
         return False
     dvc_file = dvc.dvc_file_of(ws.project, data)
     if dvc_file is None:
         raise DataError(f"{data} is outside the project: DVC cannot pull it there")
     before = dvc_file.read_bytes() if dvc_file.is_file() else None
+    if data.is_dir() and any(data.iterdir()) and not _replaceable(data, wanted, dvc_file):
+        return False
     rel = os.path.relpath(data.resolve(), dvc_file.parent)
     # A .dvc file naming the wanted hash only while DVC pulls it: the file records
     # validated data only, and this version is validated by the run that follows.
@@ -105,7 +109,7 @@ def pull_data(ws: Workspace, wanted: str) -> bool:
             transfer_errors(remote, f"pulling data version {wanted[:8]}"),
             dvc.open_repo(ws.project, dvc_config(remote)) as repo,
         ):
-            repo.pull(targets=[str(dvc_file)])
+            repo.pull(targets=[str(dvc_file)], force=True)
     finally:
         if before is None:
             dvc_file.unlink(missing_ok=True)
@@ -113,6 +117,13 @@ def pull_data(ws: Workspace, wanted: str) -> bool:
             dvc_file.write_bytes(before)
     log.info("pulled data version %s from %s", wanted[:8], dvc_url(remote))
     return True
+
+
+def _replaceable(data: Path, wanted: str, dvc_file: Path) -> bool:
+    from flywheel.datasets.hashing import data_hash
+
+    current = data_hash(data)
+    return current != wanted and dvc_file.is_file() and current == dvc.recorded_hash(dvc_file)
 
 
 def pull_run_cache(ws: Workspace) -> None:

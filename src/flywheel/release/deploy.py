@@ -118,11 +118,22 @@ def _pin(ws: Workspace, data_hash: str) -> None:
         )
 
 
+def _claim(ws: Workspace, registry: Registry) -> None:
+    from flywheel.release.registry.remote import RemoteRegistry
+
+    if isinstance(registry, RemoteRegistry):
+        from flywheel.pipeline.names import dataset_name
+        from flywheel.release.registry.ownership import claim
+
+        claim(registry.store, dataset_name(ws))
+
+
 def deploy(ws: Workspace, data_hash: str, run: dict[str, Any] | None = None) -> DeployOutcome:
     """Deploy the best-ranked candidate that passes the gate; raises :class:`DeployRefused`
     when none does (with every candidate's checks)."""
     registry = open_registry(ws.layout.registry, ws.params.remote)
     report = load_evaluation(ws)
+    _claim(ws, registry)
     with registry.lock():
         for line in registry.recover():
             log.warning("registry recovered: %s", line)

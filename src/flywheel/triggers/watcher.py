@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from watchdog.observers.api import BaseObserver
@@ -76,6 +76,18 @@ def _run_state(ws: Workspace) -> Callable[[str], str | None]:
     return ask
 
 
+def _announce(ws: Workspace, data_hash: str, previous: str | None, details: dict[str, Any]) -> str:
+    """With a team remote, the version goes there first: the run may be on a worker that
+    pulls it by hash. A failure here is the monitor's retry, as a failed emit is."""
+    from flywheel.triggers.events import emit_data_changed
+
+    if ws.params.remote.enabled:
+        from flywheel.pipeline.data_sharing import share_data
+
+        share_data(ws, data_hash)
+    return emit_data_changed(ws, data_hash, previous, details)
+
+
 def _inode(path: Path) -> int | None:
     try:
         return path.stat().st_ino
@@ -93,7 +105,6 @@ def watch(
 
     from flywheel.core.atomic import sweep_temp
     from flywheel.datasets.hashing import data_hash
-    from flywheel.triggers.events import emit_data_changed
 
     for leftover in sweep_temp(state_file.parent, recursive=False):
         log.info("removed %s, left by a killed writer", leftover.name)
@@ -105,7 +116,7 @@ def watch(
         changes=ChangeFilter(last, retries, schedule.max_crash_retries),
         hasher=lambda: data_hash(folder),
         production_hash=_production_hash(ws),
-        emit=lambda h, prev, details: emit_data_changed(ws, h, prev, details),
+        emit=lambda h, prev, details: _announce(ws, h, prev, details),
         on_emitted=lambda h, n: save_last_emitted(state_file, h, n),
         run_state=_run_state(ws),
     )

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from tests.moto_s3 import S3Server
 
-from flywheel.core.errors import AliasMoved, IntegrityError, RemoteUnavailable
+from flywheel.core.errors import AliasMoved, IntegrityError, RegistryError, RemoteUnavailable
 from flywheel.core.remote_section import RemoteConfig
 from flywheel.monitor.reference import load_reference
 from flywheel.release.registry import ModelCard, open_registry
@@ -241,3 +241,15 @@ def test_a_corrupted_reference_profile_is_refused_by_sha_like_the_model(
     with pytest.raises(IntegrityError, match=r"reference\.json has sha256 .* its card says"):
         b.verify(card.version)
     assert list(b.versions_dir.iterdir()) == []  # nothing half-fetched is left to serve
+
+
+def test_a_remote_registry_belongs_to_one_dataset(remote: RemoteConfig) -> None:
+    """Two params files naming one remote.url would share a production alias: the second
+    dataset's deploy is refused with the fix; the first keeps its claim."""
+    from flywheel.release.registry.ownership import claim
+
+    store = ObjectStore(remote)
+    claim(store, "data")
+    claim(store, "data")  # its own again: fine
+    with pytest.raises(RegistryError, match=r"belongs to dataset 'data', not 'dataY'.*remote\.url"):
+        claim(store, "dataY")
