@@ -1,9 +1,11 @@
 """Team-mode test rig: PostgreSQL, a Prefect server on it, checkouts, workers, runs.
 
-Each "machine" is a folder holding its own copy of the project (a clone: git, DVC cache,
-data, registry, flows/) and its own PREFECT_HOME; the only thing they share is the
-server's address. Until the shared object store lands, a data change is made in every
-checkout alike, as a pull from the remote would.
+Each "machine" is a folder holding its own copy of the project (DVC cache, registry
+mirror, flows/) and its own PREFECT_HOME; they share only the server's address and the
+team remote, an S3-compatible server (moto) on loopback. The data lives on one machine
+(``Team.data``, the watcher's): a change there is put on the remote and announced, and
+the two worker machines, whose checkouts start with no data at all, pull the announced
+version by hash and promote through the remote alias.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from tests.integration import postgres
 from tests.integration.service_helpers import (
@@ -30,19 +33,26 @@ from tests.integration.service_helpers import (
     stop_group,
     wait_for,
 )
+from tests.moto_s3 import S3Server, aws_test_env
 
+from flywheel.core.remote_section import RemoteConfig
 from flywheel.core.workspace import open_workspace
 from flywheel.datasets.hashing import data_hash
+from flywheel.release.registry import ModelCard, open_registry
 from flywheel.supervise.api import PrefectApi, run_summary
 from flywheel.supervise.ports import free_port
 from flywheel.supervise.prefect_server import api_url, server_command, server_env, wait_healthy
-from flywheel.triggers.events import emit_data_changed
+from flywheel.triggers.watcher import announce
 
 PROJECT = Path(__file__).resolve().parents[2]
 POOL = "team"
 # The tiniest real runs (SERVICE_PARAMS) with a short debounce, and no cron: only the
 # events under test start runs.
 TEAM_PARAMS = {**SERVICE_PARAMS, "schedule": {"cron": "", "debounce_s": 1.0, "recheck_s": 5.0}}
+
+
+def dump(remote: RemoteConfig) -> dict[str, Any]:
+    return remote.model_dump(mode="json")
 
 
 def start_server_on(home: Path, port: int, database: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -67,13 +77,15 @@ def start_server_on(home: Path, port: int, database: str) -> tuple[subprocess.Po
 
 def make_origin(root: Path, overrides: dict[str, dict[str, Any]]) -> Path:
     """The project with two datasets: ``data`` (params.yaml) and ``dataY`` (paramsY.yaml),
-    and the flows a worker runs."""
+    and the flows a worker runs. Each dataset has a remote registry of its own."""
     project = make_project(root, overrides)
     shutil.copytree(
         PROJECT / "flows", project / "flows", ignore=shutil.ignore_patterns("__pycache__")
     )
     raw = yaml.safe_load((project / "params.yaml").read_text())
     raw.setdefault("data", {})["path"] = "dataY"
+    if raw.get("remote", {}).get("url"):
+        raw["remote"]["url"] += "-dataY"
     (project / "paramsY.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     shutil.copytree(project / "data", project / "dataY")
     # Resolved as in a real clone, where params.resolved.yaml is committed: DVC reads every
@@ -84,7 +96,12 @@ def make_origin(root: Path, overrides: dict[str, dict[str, Any]]) -> Path:
 
 
 def clone(origin: Path, where: Path) -> Path:
-    shutil.copytree(origin, where, symlinks=True)
+    """A worker's checkout: the project without its data (a git clone has none)."""
+
+    def no_data(folder: str, names: list[str]) -> list[str]:
+        return [n for n in names if Path(folder) == origin and n in ("data", "dataY")]
+
+    shutil.copytree(origin, where, symlinks=True, ignore=no_data)
     return where
 
 
@@ -166,21 +183,36 @@ def wait_settled(api: PrefectApi, name: str, count: int, timeout: float) -> list
 class Team:
     api: PrefectApi
     env: dict[str, str]
-    checkouts: dict[str, Path]
+    checkouts: dict[str, Path]  # the worker machines'
     workers: dict[str, Worker]
+    data: Path  # the data (and watcher) machine's checkout
+    remotes: dict[str, RemoteConfig]  # by params file
+
+    def production(self, params: str) -> ModelCard | None:
+        """Production of that dataset, as the remote alias names it."""
+        mirror = self.data.parent / "mirrors" / params
+        return open_registry(mirror, self.remotes[params]).production()
 
 
 @contextlib.contextmanager
 def team_up(root: Path) -> Iterator[Team]:
-    """PostgreSQL, a Prefect server on it, both datasets' deployments on the pool, and two
-    machines (checkouts ``a`` and ``b``) each running a worker; all stopped on exit."""
+    """PostgreSQL, a Prefect server on it, the object store, both datasets' deployments on
+    the pool, the data machine, and two worker machines (checkouts ``a`` and ``b``, no
+    data) each running a worker; all stopped on exit."""
     pg = postgres.start_postgres(Path(tempfile.mkdtemp(prefix="flywheel-pg-")))
-    server = None
     workers: dict[str, Worker] = {}
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(pg.stop)
+        mp = stack.enter_context(pytest.MonkeyPatch.context())
+        aws_test_env(mp)
+        s3 = S3Server()
+        s3.start()
+        stack.callback(s3.stop)
+        remote = RemoteConfig(url=f"s3://{s3.bucket()}/team", endpoint_url=s3.endpoint)
         server, api_url = start_server_on(root / "server-home", free_port(), pg.url)
+        stack.callback(stop_group, server)
         env = {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_LOGGING_LEVEL": "INFO"}
-        origin = make_origin(root / "origin", TEAM_PARAMS)
+        origin = make_origin(root / "data" / "checkout", {**TEAM_PARAMS, "remote": dump(remote)})
         checkouts = {n: clone(origin, root / n / "checkout") for n in ("a", "b")}
         for params in ("params.yaml", "paramsY.yaml"):
             subprocess.run(
@@ -194,17 +226,16 @@ def team_up(root: Path) -> Iterator[Team]:
             workers[n] = Worker(
                 f"worker-{n}", checkout, {**env, "PREFECT_HOME": str(root / n / "home")}
             )
+            stack.callback(workers[n].stop)
             workers[n].start()
         api = PrefectApi(api_url)
+        stack.callback(api.close)
         wait_for(lambda: len(online(api)) == 2, 120, "both workers online")
-        yield Team(api, env, checkouts, workers)
-        api.close()
-    finally:
-        for worker in workers.values():
-            worker.stop()
-        if server is not None:
-            stop_group(server)
-        pg.stop()
+        remotes = {
+            "params.yaml": remote,
+            "paramsY.yaml": remote.model_copy(update={"url": remote.url + "-dataY"}),
+        }
+        yield Team(api, env, checkouts, workers, origin, remotes)
 
 
 def online(api: PrefectApi) -> set[str]:
@@ -212,17 +243,15 @@ def online(api: PrefectApi) -> set[str]:
 
 
 def change(team: Team, folder: str, label: int, variant: int) -> str:
-    """The same new image in every checkout (what a pull from the remote would do)."""
-    hashes = set()
-    for checkout in team.checkouts.values():
-        (checkout / folder / str(label) / f"team-{variant:03d}.png").write_bytes(
-            digit_image(label, variant)
-        )
-        hashes.add(data_hash(checkout / folder))
-    (only,) = hashes
-    return only
+    """A new image in the data machine's ``folder``; the folder's new version."""
+    (team.data / folder / str(label) / f"team-{variant:03d}.png").write_bytes(
+        digit_image(label, variant)
+    )
+    return data_hash(team.data / folder)
 
 
 def emit(team: Team, params: str, digest: str) -> None:
-    ws = open_workspace(team.checkouts["a"] / params, team.checkouts["a"])
-    emit_data_changed(ws, digest, None, {}, api_url=team.env["PREFECT_API_URL"])
+    """What the watcher on the data machine does: the version onto the remote, then the
+    event (its own test runs the watcher itself)."""
+    ws = open_workspace(team.data / params, team.data)
+    announce(ws, digest, None, {}, api_url=team.env["PREFECT_API_URL"])

@@ -5,7 +5,11 @@ datasets on a process work pool, two workers each in its own checkout.
     burst      two events for X at once -> runs one at a time, never overlapping
     crash      the machine running X dies (worker and run killed -9) -> the run is marked
                Crashed by the heartbeat automation, the dataset's slot comes back, and the
-               watcher (on the other machine) announces the version again; it is promoted
+               watcher (on the data machine) announces the version again; it is promoted
+
+The data lives on a third machine; the workers' checkouts start without any, pull each
+announced version from the object store by hash and promote through the remote alias
+(tests.integration.team_helpers).
 """
 
 from __future__ import annotations
@@ -34,7 +38,6 @@ from tests.integration.team_helpers import (
 )
 
 from flywheel.pipeline.names import dataset_limit
-from flywheel.release.registry import Registry
 
 pytestmark = [
     pytest.mark.slow,
@@ -67,19 +70,18 @@ def test_two_datasets_run_in_parallel_on_two_workers(team: Team) -> None:
     assert rx["work_pool"] == ry["work_pool"] == POOL
     assert {rx["worker"], ry["worker"]} == {"worker-a", "worker-b"}
     assert _overlap_s(rx, ry) > 0, "the two datasets ran one after the other"
-    # Each worker ran its own checkout and promoted there.
-    x_checkout = team.checkouts[rx["worker"][-1]]
-    card = Registry(x_checkout / "registry").production()
-    assert card is not None and card.data_hash == hx
+    # Each worker pulled its version and promoted it through its dataset's remote alias.
+    for params, digest in (("params.yaml", hx), ("paramsY.yaml", hy)):
+        card = team.production(params)
+        assert card is not None and card.data_hash == digest
     params = raw_run(team.api, rx["id"])["parameters"]
     assert params["dataset_limit"] == dataset_limit("data") and params["data_hash"] == hx
 
 
 def test_a_burst_on_one_dataset_runs_one_at_a_time(team: Team) -> None:
     before = len(deployment_runs(team.api, X))
-    digests = [change(team, "data", 4, i) for i in range(1, 3)]
-    for digest in digests:
-        emit(team, "params.yaml", digest)
+    for i in range(1, 3):  # each version announced as it is made, as the watcher would
+        emit(team, "params.yaml", change(team, "data", 4, i))
     runs = wait_settled(team.api, X, before + 2, 2 * RUN_TIMEOUT)[before:]
     assert [r["state_type"] for r in runs] == ["COMPLETED"] * 2, runs
     for a, b in combinations(runs, 2):
@@ -88,16 +90,16 @@ def test_a_burst_on_one_dataset_runs_one_at_a_time(team: Team) -> None:
 
 
 def test_a_dead_worker_machine_crashes_its_run_and_the_version_is_retried(team: Team) -> None:
-    # Only worker a takes work; worker b's machine runs the watcher (the retrying component).
+    # Only worker a takes work; the data machine runs the watcher (the retrying component).
     team.workers["b"].stop()
     assert team.workers["b"].proc is not None and team.workers["b"].proc.poll() is not None
     before = len(deployment_runs(team.api, X))
     digest = change(team, "data", 6, 9)
     watcher = subprocess.Popen(
-        [sys.executable, "-m", "flywheel.triggers.watcher", "--project", str(team.checkouts["b"])],
-        cwd=team.checkouts["b"],
-        env={**team.env, "PREFECT_HOME": str(team.checkouts["b"].parent / "home")},
-        stdout=(team.checkouts["b"].parent / "watcher.log").open("ab"),
+        [sys.executable, "-m", "flywheel.triggers.watcher", "--project", str(team.data)],
+        cwd=team.data,
+        env={**team.env, "PREFECT_HOME": str(team.data.parent / "home")},
+        stdout=(team.data.parent / "watcher.log").open("ab"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
@@ -131,7 +133,7 @@ def test_a_dead_worker_machine_crashes_its_run_and_the_version_is_retried(team: 
         ]
         assert retried and retried[-1]["state_type"] == "COMPLETED", runs
         assert retried[-1]["worker"] == "worker-b"
-        card = Registry(team.checkouts["b"] / "registry").production()
+        card = team.production("params.yaml")
         assert card is not None and card.data_hash == digest
         assert limit_slots(team.api, dataset_limit("data")) == 0
     finally:

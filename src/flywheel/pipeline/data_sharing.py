@@ -31,7 +31,8 @@ def share_data(ws: Workspace, wanted: str) -> int:
     from dvc_data.hashfile.transfer import transfer
     from dvc_data.hashfile.tree import Tree
 
-    folder = ws.layout.data
+    # Resolved: a workspace's path runs through .flywheel/, which .dvcignore leaves out.
+    folder = ws.layout.data.resolve()
     with (
         transfer_errors(remote, f"sharing data version {wanted[:8]}"),
         dvc.open_repo(ws.project, dvc_config(remote)) as repo,

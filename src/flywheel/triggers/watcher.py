@@ -76,16 +76,23 @@ def _run_state(ws: Workspace) -> Callable[[str], str | None]:
     return ask
 
 
-def _announce(ws: Workspace, data_hash: str, previous: str | None, details: dict[str, Any]) -> str:
-    """With a team remote, the version goes there first: the run may be on a worker that
-    pulls it by hash. A failure here is the monitor's retry, as a failed emit is."""
+def announce(
+    ws: Workspace,
+    data_hash: str,
+    previous: str | None,
+    details: dict[str, Any],
+    api_url: str | None = None,
+) -> str:
+    """Emit ``flywheel.data.changed``; with a team remote the version goes there first,
+    as the run may be on a worker that pulls it by hash. A failure here is the change
+    monitor's retry, as a failed emit is."""
     from flywheel.triggers.events import emit_data_changed
 
     if ws.params.remote.enabled:
         from flywheel.pipeline.data_sharing import share_data
 
         share_data(ws, data_hash)
-    return emit_data_changed(ws, data_hash, previous, details)
+    return emit_data_changed(ws, data_hash, previous, details, api_url=api_url)
 
 
 def _inode(path: Path) -> int | None:
@@ -116,7 +123,7 @@ def watch(
         changes=ChangeFilter(last, retries, schedule.max_crash_retries),
         hasher=lambda: data_hash(folder),
         production_hash=_production_hash(ws),
-        emit=lambda h, prev, details: _announce(ws, h, prev, details),
+        emit=lambda h, prev, details: announce(ws, h, prev, details),
         on_emitted=lambda h, n: save_last_emitted(state_file, h, n),
         run_state=_run_state(ws),
     )
