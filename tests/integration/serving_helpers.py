@@ -92,7 +92,7 @@ def serving(
     params: Params, layout: Layout, token: str | None = None
 ) -> Iterator[tuple[LiveServer, httpx.Client]]:
     app = create_app(params, layout, api_token=token)
-    with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=10) as client:
+    with LiveServer(app) as server, httpx.Client(base_url=server.url, timeout=60) as client:
         yield server, client
 
 

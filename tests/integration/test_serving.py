@@ -94,7 +94,7 @@ def test_swap_under_load_fails_no_request(workspace: Any, onnx_models: dict[str,
 
         def hammer() -> tuple[int, set[str], list[str]]:
             ok, versions, failures = 0, set(), []
-            with httpx.Client(base_url=server.url, timeout=10) as client:
+            with httpx.Client(base_url=server.url, timeout=60) as client:
                 while not stop.is_set():
                     try:
                         r = client.post("/v1/predict", json=body)
