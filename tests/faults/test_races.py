@@ -108,8 +108,8 @@ def test_two_cli_runs_at_once_never_overlap(project: Path, prefect_env: dict[str
 HOLD = (
     "import sys, time; from pathlib import Path; from flywheel.pipeline.lock import "
     "project_lock\nwith project_lock(Path(sys.argv[1]), what='flow run long-one', "
-    "trigger='schedule', wait_s=0):\n    print('held', flush=True); time.sleep(120)"
-)
+    "trigger='schedule', wait_s=0):\n    print('held', flush=True); time.sleep(600)"
+)  # longer than the refused CLI run may take to reach the lock; the test kills it
 
 
 def test_a_run_that_cannot_wait_is_refused_naming_the_holder(

@@ -3,6 +3,7 @@ project with tiny params, the CLI as a subprocess, data edits, and polling the A
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -93,11 +94,20 @@ def cli(
     )
 
 
-def digit_image(label: int, variant: int) -> bytes:
-    """A real digit of ``label``, shifted so each ``variant`` is new content."""
+@functools.cache
+def _digits() -> tuple[np.ndarray, np.ndarray]:
     from flywheel.datasets.digits import digits_images
 
-    pixels, labels = digits_images()
+    return digits_images()
+
+
+def digit_image(label: int, variant: int) -> bytes:
+    """A real digit of ``label``, shifted so each ``variant`` is new content.
+
+    The dataset is read once: tests write these in bursts that must stay inside the
+    watcher's 1 s debounce, and re-reading it per image on a loaded machine stretched the
+    gaps past it (one burst became several runs)."""
+    pixels, labels = _digits()
     images = pixels[labels == label]
     image = images[variant % len(images)]
     return encode_png(np.roll(image, 1 + variant // len(images), axis=variant % 2))

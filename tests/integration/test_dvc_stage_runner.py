@@ -107,7 +107,7 @@ def test_a_repository_locked_by_another_process_is_busy(repo: Path) -> None:
             sys.executable,
             "-c",
             "import sys, time\nfrom dvc.repo import Repo\nr = Repo('.')\nr.lock.lock()\n"
-            "print('locked', flush=True)\ntime.sleep(60)",
+            "print('locked', flush=True)\ntime.sleep(600)",  # killed below
         ],
         cwd=repo,
         stdout=subprocess.PIPE,
@@ -118,7 +118,9 @@ def test_a_repository_locked_by_another_process_is_busy(repo: Path) -> None:
         started = time.monotonic()
         with pytest.raises(dvc_ops.DvcBusy, match="locked by another process"):
             dvc_ops.reproduce(repo, "double", _never_called())
-        assert time.monotonic() - started < 30
+        # Busy after DVC's own few seconds of retries, not a wait for the holder (which
+        # outlives this bound by far); generous, for a loaded machine.
+        assert time.monotonic() - started < 120
     finally:
         holder.kill()
         holder.wait()

@@ -88,7 +88,7 @@ def _send(client: httpx.Client, fb: Feedback) -> dict[str, list[httpx.Response]]
     return {"stored": stored, "refused": [wrong_label, unreadable]}
 
 
-def _served_version(client: httpx.Client, version: str, timeout: float = 60.0) -> str:
+def _served_version(client: httpx.Client, version: str, timeout: float = 120.0) -> str:
     """The version the server answers with, once it is ``version`` (or the timeout)."""
     deadline = time.monotonic() + timeout
     while True:

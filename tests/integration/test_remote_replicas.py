@@ -70,7 +70,7 @@ def serving_version(client: httpx.Client) -> str | None:
     return answer.json().get("version") if answer.status_code == 200 else None
 
 
-def all_serve(clients: list[httpx.Client], version: str, timeout: float = 20.0) -> float:
+def all_serve(clients: list[httpx.Client], version: str, timeout: float = 120.0) -> float:
     """Seconds until every replica serves ``version``."""
     start = time.perf_counter()
     wait_for(lambda: all(serving_version(c) == version for c in clients), timeout)

@@ -102,12 +102,12 @@ def test_up_on_a_busy_port_is_a_clear_error(
     for name in ("dvc.yaml", "params.yaml"):
         (other / name).write_text((svc.project / name).read_text())
     env = {k: v for k, v in svc.env.items() if k != "PREFECT_API_URL"}
-    start = time.monotonic()
-    result = cli(other, env, "up", "--port", str(port), timeout=60)
+    # An error, not a hang: a hang runs into the timeout (no wall-clock bound below it: a
+    # loaded machine takes seconds just to import the CLI).
+    result = cli(other, env, "up", "--port", str(port), timeout=120)
     assert result.returncode == 1, result.stdout + result.stderr
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
     assert "a Prefect server already answers there" in result.stderr
-    assert time.monotonic() - start < 30  # an error, not a hang
     assert read_state(ServicePaths(other)) is None
 
 
@@ -128,7 +128,7 @@ def test_startup_run_then_one_run_per_change_after_serve_was_killed(svc: Service
     os.kill(before["pid"], signal.SIGKILL)
     wait_for(
         lambda: (c := _up_state(svc)["children"]["serve"])["pid"] != before["pid"] and c["alive"],
-        30,
+        120,
         "the supervisor to restart the serve process",
     )
     wait_for(
@@ -225,7 +225,7 @@ def test_an_event_for_data_already_in_production_is_a_no_op(svc: Service) -> Non
         {"note": "duplicate"},
         api_url=svc.env["PREFECT_API_URL"],
     )
-    runs = svc.settled_runs(count + 1, 120, quiet_s=3.0)
+    runs = svc.settled_runs(count + 1, RUN_TIMEOUT, quiet_s=3.0)
     assert len(runs) == count + 1
     run = runs[-1]
     assert run["state_type"] == "COMPLETED", run

@@ -150,6 +150,9 @@ def test_malformed_requests_get_4xx_and_server_stays_up(workspace: Any) -> None:
 # --- micro-batching --------------------------------------------------------------------
 
 
+WINDOW_S = 120.0
+
+
 class _FakeModel:
     version = "v9999"
 
@@ -163,7 +166,9 @@ class _FakeModel:
 
 def test_batcher_coalesces_waiting_requests_and_never_mixes_models() -> None:
     async def scenario() -> tuple[list[int], list[int], list[list[Any]], float]:
-        batcher = MicroBatcher(max_batch=4, max_wait_ms=1000, metrics=ServingMetrics())
+        # A two-minute window: a batcher that waited it out for the lone request cannot be
+        # mistaken for a slow machine, however loaded.
+        batcher = MicroBatcher(max_batch=4, max_wait_ms=WINDOW_S * 1000, metrics=ServingMetrics())
         batcher.start()
         a, b = _FakeModel(), _FakeModel()
         futures = []
@@ -190,7 +195,7 @@ def test_batcher_coalesces_waiting_requests_and_never_mixes_models() -> None:
     assert a_batches == [4, 1, 1, 1]
     assert b_batches == [1]
     assert predictions == [[0], [1], [2], [3], [4], [9], [8]]
-    assert lone_s < 0.5  # nothing else in the server: no reason to wait the full second
+    assert lone_s < WINDOW_S / 2  # nothing else in the server: no reason to wait the window
 
 
 def test_batcher_counts_its_backlog() -> None:

@@ -84,7 +84,7 @@ def _deploy(
     try:
         with reg.lock():
             reg.production()  # what the gate measured against
-            both_read.wait(timeout=10)
+            both_read.wait(timeout=60)
             reg.promote(version)
         outcome[name] = "won"
     except BaseException as err:  # the loser's refusal is the point
@@ -105,7 +105,7 @@ def test_two_promoters_racing_exactly_one_wins(tmp_path: Path, remote: RemoteCon
         for t in threads:
             t.start()
         for t in threads:
-            t.join(timeout=30)
+            t.join(timeout=120)
         winners = [n for n, o in outcome.items() if o == "won"]
         losers = [o for o in outcome.values() if o != "won"]
         assert len(winners) == 1 and len(losers) == 1, outcome

@@ -32,7 +32,8 @@ def _spec(tmp_path: Path, name: str, argv: list[str], **kw: object) -> ChildSpec
     return ChildSpec(name, argv, dict(os.environ), tmp_path, tmp_path / f"{name}.log", **kw)  # type: ignore[arg-type]
 
 
-def _wait(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+# Generous: each wait covers a Python child starting (or dying) on a possibly loaded machine.
+def _wait(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "timed out"

@@ -52,7 +52,7 @@ def events_server() -> Iterator[tuple[str, list[dict[str, Any]]]]:
 
     thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
     thread.start()
-    assert started.wait(10), "the test events server did not start"
+    assert started.wait(60), "the test events server did not start"
     try:
         yield address[0], received
     finally:
@@ -61,7 +61,7 @@ def events_server() -> Iterator[tuple[str, list[dict[str, Any]]]]:
         loop.close()
 
 
-def arrived(events: list[dict[str, Any]], count: int, timeout: float = 10.0) -> bool:
+def arrived(events: list[dict[str, Any]], count: int, timeout: float = 60.0) -> bool:
     """The client's delivery is confirmed by a pong; the handler may append a moment later."""
     deadline = time.monotonic() + timeout
     while len(events) < count and time.monotonic() < deadline:
