@@ -37,6 +37,7 @@ from tests.integration.team_helpers import (
     wait_settled,
 )
 
+from flywheel.datasets.hashing import data_hash
 from flywheel.pipeline.names import dataset_limit
 
 pytestmark = [
@@ -74,6 +75,9 @@ def test_two_datasets_run_in_parallel_on_two_workers(team: Team) -> None:
     for params, digest in (("params.yaml", hx), ("paramsY.yaml", hy)):
         card = team.production(params)
         assert card is not None and card.data_hash == digest
+    # The workers' checkouts started with no data: each now holds the version it ran.
+    assert data_hash(team.checkouts[rx["worker"][-1]] / "data") == hx
+    assert data_hash(team.checkouts[ry["worker"][-1]] / "dataY") == hy
     params = raw_run(team.api, rx["id"])["parameters"]
     assert params["dataset_limit"] == dataset_limit("data") and params["data_hash"] == hx
 
