@@ -42,8 +42,8 @@ demo: data
 test: $(STAMP) $(KSERVE_STAMP)
 	FLYWHEEL_KSERVE_PYTHON=$(abspath $(KSERVE_VENV))/bin/python $(BIN)/python -m pytest
 
-# Team mode (PostgreSQL 15, two workers, DDP): real servers and several pipelines, too long
-# for `make test` on 2 cores.
+# Team mode alone (PostgreSQL 15, two workers on the object store, DDP); `make test` runs
+# them too.
 test-team: $(STAMP)
 	$(BIN)/python -m pytest -m team
 
