@@ -1,10 +1,14 @@
 """The train stage on two CPU processes (torchrun, gloo) against one process: the same
-outputs, and an accuracy within one point with the same seed, epochs and global batch."""
+outputs, and an accuracy within one point with the same seed, epochs and global batch;
+on one machine, and as two "machines" (train.num_nodes 2) over loopback."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +17,7 @@ import yaml
 from flywheel.core.workspace import open_workspace
 from flywheel.datasets.digits import materialise_digits
 from flywheel.families.image.manifest import build_manifest
+from flywheel.nn import distributed
 from flywheel.stages import preprocess, train
 
 pytestmark = [pytest.mark.slow, pytest.mark.team]
@@ -51,3 +56,40 @@ def test_two_processes_train_like_one(tmp_path: Path) -> None:
     assert set(one) == set(two)
     accuracy = next(k for k in one if k.startswith("test_acc"))
     assert abs(float(one[accuracy]) - float(two[accuracy])) <= 0.01, (one, two)
+
+
+def test_two_machines_train_like_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``train.num_nodes: 2`` with one process each, the two "machines" being two
+    checkouts on loopback: node 0 runs the stage as its pipeline would, node 1 joins with
+    ``flywheel stage train`` and writes nothing; node 0's outputs match one process's."""
+    common = {"max_epochs": 8, "patience": 8, "batch_size": 64}
+    single = _workspace(tmp_path / "one", common)
+    one = train.run(single.params, single.layout)  # type: ignore[attr-defined]
+    nodes = [_workspace(tmp_path / f"node{i}", {**common, "num_nodes": 2}) for i in (0, 1)]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        endpoint = f"127.0.0.1:{sock.getsockname()[1]}"
+    monkeypatch.setenv(distributed.ENDPOINT_ENV, endpoint)
+    monkeypatch.setenv("GLOO_SOCKET_IFNAME", "lo")  # both "machines" are this one
+    monkeypatch.delenv(distributed.NODE_RANK_ENV, raising=False)
+    joining = subprocess.Popen(
+        [sys.executable, "-m", "flywheel.cli", "stage", "train"],
+        cwd=nodes[1].root,  # type: ignore[attr-defined]
+        env={**distributed.launch_env(), distributed.NODE_RANK_ENV: "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        first = train.run(nodes[0].params, nodes[0].layout)  # type: ignore[attr-defined]
+        out, _ = joining.communicate(timeout=600)
+    finally:
+        joining.kill()
+    assert joining.returncode == 0, out[-2000:]
+    assert json.loads(out[out.index("{") :]) == {"processes": 2, "node_rank": 1}
+    assert first["processes"] == 2
+    layout0, layout1 = (n.layout for n in nodes)  # type: ignore[attr-defined]
+    assert (layout0.model_dir / "model.ckpt").is_file() and layout0.train_metrics.is_file()
+    assert not layout1.train_metrics.exists() and not (layout1.model_dir / "model.ckpt").exists()
+    accuracy = next(k for k in one if k.startswith("test_acc"))
+    assert abs(float(one[accuracy]) - float(first[accuracy])) <= 0.01, (one, first)

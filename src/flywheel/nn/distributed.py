@@ -13,8 +13,12 @@ rank. torchrun keeps the ranks separate processes with the TorchElastic environm
 Lightning detects and joins without launching anything.
 
 Gloo on CPU (over loopback on one machine), NCCL on GPUs: Lightning's DDP default for the
-accelerator. Several machines: run the stage on each with the same
-``FLYWHEEL_DDP_ENDPOINT=HOST:PORT`` (the rendezvous, on the first machine).
+accelerator. Several machines: the pipeline runs on the first machine (node 0), and every
+other machine runs ``flywheel stage train`` in its checkout (same data version, its
+preprocess outputs in place) with ``FLYWHEEL_DDP_NODE_RANK=1 .. num_nodes-1``; all with
+the same ``FLYWHEEL_DDP_ENDPOINT=HOST:PORT`` (the first machine's address). Node ranks are
+fixed (torchrun's static rendezvous), not c10d's order of arrival: global rank 0, which
+writes the stage's outputs, must be on the machine whose pipeline records them.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from flywheel.core.errors import ConfigError
 from flywheel.core.sections import TrainConfig
 
 ENDPOINT_ENV = "FLYWHEEL_DDP_ENDPOINT"
+NODE_RANK_ENV = "FLYWHEEL_DDP_NODE_RANK"
 
 
 def world_size(cfg: TrainConfig) -> int:
@@ -77,6 +82,31 @@ def _endpoint(cfg: TrainConfig) -> str:
         return f"127.0.0.1:{sock.getsockname()[1]}"
 
 
+def node_rank(cfg: TrainConfig) -> int:
+    """This machine's node rank: 0 (the default) on the machine running the pipeline."""
+    raw = os.environ.get(NODE_RANK_ENV, "0")
+    try:
+        rank = int(raw)
+    except ValueError:
+        rank = -1
+    if not 0 <= rank < cfg.num_nodes:
+        raise ConfigError(
+            f"{NODE_RANK_ENV}={raw!r}: 0 on the machine running the pipeline, 1 to "
+            f"{cfg.num_nodes - 1} on the others (train.num_nodes is {cfg.num_nodes})"
+        )
+    return rank
+
+
+def _rendezvous(cfg: TrainConfig) -> list[str]:
+    endpoint = _endpoint(cfg)
+    if cfg.num_nodes == 1:
+        return ["--rdzv-backend=c10d", f"--rdzv-endpoint={endpoint}"]
+    host, _, port = endpoint.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"{ENDPOINT_ENV}={endpoint!r} is not HOST:PORT")
+    return [f"--node-rank={node_rank(cfg)}", f"--master-addr={host}", f"--master-port={port}"]
+
+
 def launch_env(base: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ if base is None else base)
     # The ranks are not flow runs: with the run's id inherited each would report to it.
@@ -98,8 +128,7 @@ def launch(cfg: TrainConfig, root: Path, metrics_file: Path) -> dict[str, Any]:
         "torch.distributed.run",
         f"--nnodes={cfg.num_nodes}",
         f"--nproc-per-node={cfg.devices}",
-        "--rdzv-backend=c10d",
-        f"--rdzv-endpoint={_endpoint(cfg)}",
+        *_rendezvous(cfg),
         "-m",
         "flywheel.stages.train",
         str(root),
@@ -110,5 +139,8 @@ def launch(cfg: TrainConfig, root: Path, metrics_file: Path) -> dict[str, Any]:
         raise RuntimeError(
             f"distributed training failed (torchrun exit {done.returncode}):\n{tail}"
         )
+    if cfg.num_nodes > 1 and node_rank(cfg) != 0:
+        # This machine took part; the outputs are the first machine's (global rank 0).
+        return {"processes": world_size(cfg), "node_rank": node_rank(cfg)}
     metrics: dict[str, Any] = json.loads(metrics_file.read_text())
     return metrics

@@ -39,3 +39,25 @@ def test_several_machines_need_a_rendezvous(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(ConfigError, match=distributed.ENDPOINT_ENV):
         distributed._endpoint(TrainConfig(num_nodes=2))
     assert distributed._endpoint(TrainConfig(devices=2)).startswith("127.0.0.1:")
+
+
+def test_several_machines_have_fixed_node_ranks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Global rank 0 (which writes the outputs) is on node 0, the pipeline's machine."""
+    cfg = TrainConfig(num_nodes=3)
+    monkeypatch.setenv(distributed.ENDPOINT_ENV, "10.0.0.1:29400")
+    monkeypatch.delenv(distributed.NODE_RANK_ENV, raising=False)
+    assert distributed._rendezvous(cfg) == [
+        "--node-rank=0",
+        "--master-addr=10.0.0.1",
+        "--master-port=29400",
+    ]
+    monkeypatch.setenv(distributed.NODE_RANK_ENV, "2")
+    assert distributed._rendezvous(cfg)[0] == "--node-rank=2"
+    for bad in ("3", "-1", "one"):
+        monkeypatch.setenv(distributed.NODE_RANK_ENV, bad)
+        with pytest.raises(ConfigError, match="0 on the machine running the pipeline"):
+            distributed.node_rank(cfg)
+    monkeypatch.setenv(distributed.ENDPOINT_ENV, "10.0.0.1")
+    with pytest.raises(ConfigError, match="is not HOST:PORT"):
+        distributed._rendezvous(cfg)
+    assert distributed._rendezvous(TrainConfig(devices=2))[0] == "--rdzv-backend=c10d"
