@@ -47,6 +47,7 @@ def test_two_processes_train_like_one(tmp_path: Path) -> None:
     double = _workspace(tmp_path / "two", {**common, "devices": 2})
     two = train.run(double.params, double.layout)  # type: ignore[attr-defined]
     assert one["processes"] == 1 and two["processes"] == 2
+    assert one["backend"] is None and two["backend"] == "gloo"
     # The same outputs, written once (by rank 0).
     for ws in (single, double):
         layout = ws.layout  # type: ignore[attr-defined]
@@ -93,3 +94,12 @@ def test_two_machines_train_like_one(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert not layout1.train_metrics.exists() and not (layout1.model_dir / "model.ckpt").exists()
     accuracy = next(k for k in one if k.startswith("test_acc"))
     assert abs(float(one[accuracy]) - float(first[accuracy])) <= 0.01, (one, first)
+
+
+@pytest.mark.gpu
+def test_ddp_on_a_gpu_talks_nccl(tmp_path: Path) -> None:
+    """Lightning's DDP on CUDA (one process per GPU here): NCCL, not gloo."""
+    cfg = {"max_epochs": 2, "patience": 2, "batch_size": 64, "strategy": "ddp"}
+    ws = _workspace(tmp_path / "gpu", {**cfg, "accelerator": "gpu"})
+    metrics = train.run(ws.params, ws.layout)  # type: ignore[attr-defined]
+    assert metrics["accelerator"] == "gpu" and metrics["backend"] == "nccl", metrics

@@ -72,6 +72,13 @@ class FitResult:
     accelerator: str
     precision: str
     processes: int = 1
+    # The collective backend the ranks talked over (gloo on CPU, nccl on GPUs); None alone.
+    backend: str | None = None
+
+
+def _backend() -> str | None:
+    dist = torch.distributed
+    return str(dist.get_backend()) if dist.is_available() and dist.is_initialized() else None
 
 
 def _best_checkpoint(checkpoint_dir: Path, regression: bool) -> ModelCheckpoint:
@@ -178,5 +185,6 @@ def fit_network(
         accelerator=accelerator,
         precision=precision,
         processes=int(trainer.world_size),
+        backend=_backend(),
     )
     return module.net.cpu().eval(), result, history.rows
