@@ -31,10 +31,10 @@ FLOW = "flywheel-monitor"
 
 @task(name="review-feedback", cache_policy=NO_CACHE)
 def review_feedback(ws: Workspace) -> dict[str, Any]:
-    from flywheel.feedback.inbox import Inbox
+    from flywheel.feedback.inbox import open_inbox
     from flywheel.feedback.review import accept
 
-    inbox = Inbox(ws.layout.feedback_inbox or ws.layout.root / "feedback")
+    inbox = open_inbox(ws)
     pending = [r for r in inbox.records() if r.status == "pending"]
     return accept(ws, pending).as_dict() if pending else {"accepted": [], "failed": {}}
 

@@ -15,11 +15,13 @@ from tests.integration.remote_helpers import remote_section
 
 from flywheel.core.loop_sections import MonitorConfig
 from flywheel.core.remote_section import RemoteConfig
+from flywheel.families.base import StoredInstance
 from flywheel.monitor.prediction_log import PredictionLog
 from flywheel.monitor.shared_log import LogShipper
 from flywheel.pipeline.dvc import init_repository
 from flywheel.release.registry import open_registry
 from flywheel.remote.objects import ObjectStore
+from flywheel.serving.remote_feedback import RemoteFeedbackStore
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -98,3 +100,24 @@ def test_errors_are_one_line(
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert "Traceback" not in proc.stderr and len(lines) == 1, proc.stderr
     assert needle in lines[0] and proc.returncode == code, (proc.returncode, lines)
+
+
+def test_feedback_review_sees_every_replica_and_decides_once(
+    tmp_path: Path, remote: RemoteConfig
+) -> None:
+    """`flywheel feedback list/reject` on two machines: each lists what a replica stored
+    on the remote; a record rejected on one is gone from the other's list."""
+    replica = RemoteFeedbackStore(tmp_path / "replica" / "feedback", remote)
+    record = replica.save("3", StoredInstance(b"png", ".png"), {"model_version": "v0001"})
+    here = _project(tmp_path / "here", remote_section(remote))
+    there = _project(tmp_path / "there", remote_section(remote))
+    listed = _cli(here, "feedback", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [r["id"] for r in json.loads(listed.stdout)] == [record]
+    assert [r["id"] for r in json.loads(_cli(there, "feedback", "list", "--json").stdout)] == [
+        record
+    ]
+    rejected = _cli(here, "feedback", "reject", record, "--reason", "spam", "--json")
+    assert rejected.returncode == 0 and json.loads(rejected.stdout) == {"rejected": [record]}
+    assert json.loads(_cli(there, "feedback", "list", "--json").stdout) == []
+    assert json.loads(_cli(here, "feedback", "list", "--json").stdout) == []

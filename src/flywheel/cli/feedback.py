@@ -15,11 +15,10 @@ AllOpt = Annotated[bool, typer.Option("--all", help="Every record in the inbox."
 
 
 def _inbox(params: Any) -> tuple[Any, Any]:
-    from flywheel.feedback.inbox import Inbox
+    from flywheel.feedback.inbox import open_inbox
 
     ws = workspace(params)
-    folder = ws.layout.feedback_inbox or ws.layout.root / "feedback"
-    return ws, Inbox(folder)
+    return ws, open_inbox(ws)
 
 
 @feedback_app.command("list")

@@ -16,10 +16,13 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flywheel.core.atomic import atomic_write_bytes
 from flywheel.core.errors import InputError
+
+if TYPE_CHECKING:
+    from flywheel.core.workspace import Workspace
 
 _ID = re.compile(r"^[0-9a-f]{32}$")
 JOURNAL = ".reviewed.jsonl"
@@ -131,6 +134,16 @@ class Inbox:
                 senders[str(entry.get("sender"))] += 1
                 versions[str(entry.get("model_version"))] += 1
         return senders, versions
+
+
+def open_inbox(ws: Workspace) -> Inbox:
+    """The workspace's inbox; with a team remote, the shared one (every replica's)."""
+    folder = ws.layout.feedback_inbox or ws.layout.root / "feedback"
+    if not ws.params.remote.enabled:
+        return Inbox(folder)
+    from flywheel.feedback.shared_inbox import SharedInbox
+
+    return SharedInbox(folder, ws.params.remote)
 
 
 def _now() -> str:

@@ -23,7 +23,7 @@ from typing import Any
 
 from flywheel.core.errors import InputError
 from flywheel.core.workspace import Workspace
-from flywheel.feedback.inbox import Inbox, Record
+from flywheel.feedback.inbox import Inbox, Record, open_inbox
 from flywheel.feedback.materialise import folder_files, table_part
 
 
@@ -152,7 +152,7 @@ def accept(ws: Workspace, records: list[Record]) -> Outcome:
     from flywheel.pipeline import dvc
     from flywheel.pipeline.lock import project_lock
 
-    inbox = Inbox(ws.layout.feedback_inbox or ws.layout.root / "feedback")
+    inbox = open_inbox(ws)
     outcome = Outcome()
     eligible, outcome.failed = _capped(ws, inbox, records)
     with project_lock(
@@ -176,7 +176,7 @@ def accept(ws: Workspace, records: list[Record]) -> Outcome:
 
 
 def reject(ws: Workspace, records: list[Record], reason: str) -> list[str]:
-    inbox = Inbox(ws.layout.feedback_inbox or ws.layout.root / "feedback")
+    inbox = open_inbox(ws)
     for record in records:
         inbox.remove(record, "rejected", reason=reason)
     return [r.id for r in records]
