@@ -44,7 +44,11 @@ def prediction_log(ws: Workspace) -> LogReader:
     from flywheel.monitor.shared_log import SharedPredictionLog
     from flywheel.remote.objects import ObjectStore
 
-    return SharedPredictionLog(ObjectStore(ws.params.remote), ws.layout.shared_prediction_log)
+    return SharedPredictionLog(
+        ObjectStore(ws.params.remote),
+        ws.layout.shared_prediction_log,
+        max_bytes=ws.params.monitor.log_max_bytes,
+    )
 
 
 def _window(ws: Workspace, version: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -118,11 +118,13 @@ class LogShipper:
 
 
 class SharedPredictionLog(LogReader):
-    """Every replica's shipped log, newest chunk first (by when it was shipped)."""
+    """Every replica's shipped log, newest chunk first (by when it was shipped), read up to
+    ``max_bytes`` of chunks (the newest): a lookup costs what a local log's would."""
 
-    def __init__(self, store: ObjectStore, cache: Path) -> None:
+    def __init__(self, store: ObjectStore, cache: Path, max_bytes: int) -> None:
         self.store = store
         self.cache = cache
+        self.max_bytes = max_bytes
         self.prefix = store.key("predictions") + "/"
 
     def _chunks(self) -> list[tuple[str, str]]:
@@ -149,8 +151,13 @@ class SharedPredictionLog(LogReader):
     def lines(self) -> Iterator[dict[str, Any]]:
         chunks = self._chunks()
         self._prune({cached for _, cached in chunks})
+        read = 0
         for key, cached in chunks:
-            yield from parse_lines(self._text(key, cached))
+            if read >= self.max_bytes:
+                return
+            text = self._text(key, cached)
+            read += len(text)
+            yield from parse_lines(text)
 
     def _prune(self, listed: set[str]) -> None:
         """Drop cached chunks the remote no longer has, so the cache stays the remote's size."""

@@ -102,7 +102,12 @@ def _shared_log(
     from flywheel.remote.objects import ObjectStore
     from flywheel.serving.log_shipping import ShippingTask
 
-    shared = SharedPredictionLog(ObjectStore(params.remote), layout.shared_prediction_log)
+    # Feedback names recent predictions: a lookup reads what two local segments would hold.
+    shared = SharedPredictionLog(
+        ObjectStore(params.remote),
+        layout.shared_prediction_log,
+        max_bytes=2 * params.monitor.log_segment_bytes,
+    )
     return {
         "shipping": ShippingTask(predictions, params.remote, metrics),
         "shared_predictions": shared,

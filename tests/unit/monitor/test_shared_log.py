@@ -4,6 +4,7 @@ lines for the next try, and any machine reads every replica's log newest first."
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ def test_complete_lines_ship_once_and_a_restart_ships_on(tmp_path: Path, remote:
         fh.write('tion", "id": "' + "f" * 32 + '"}\n')  # the torn line completed
     log.append([_record(30)])
     assert LogShipper(log, store).ship() > 0
-    shared = SharedPredictionLog(store, tmp_path / "cache")
+    shared = SharedPredictionLog(store, tmp_path / "cache", 10**6)
     ids = [r.get("id") for r in shared.lines()]
     assert ids[:2] == [f"{30:032x}", "f" * 32]
     assert sorted(_ids([r for r in shared.lines() if r["id"] != "f" * 32])) == list(range(31))
@@ -61,7 +62,7 @@ def test_every_replica_is_read_newest_first(tmp_path: Path, remote: RemoteConfig
     for i in range(6):
         logs[i % 2].append([_record(i)])
         shippers[i % 2].ship()
-    shared = SharedPredictionLog(store, tmp_path / "cache")
+    shared = SharedPredictionLog(store, tmp_path / "cache", 10**6)
     assert _ids(list(shared.lines())) == [5, 4, 3, 2, 1, 0]
     predictions, _ = shared.recent(4)
     assert _ids(predictions) == [2, 3, 4, 5]
@@ -83,14 +84,14 @@ def test_a_dead_store_keeps_the_lines_for_the_next_try(
     finally:
         s3_server.start()
     assert shipper.ship() > 0
-    assert _ids(list(SharedPredictionLog(store, tmp_path / "c").lines())) == [2, 1]
+    assert _ids(list(SharedPredictionLog(store, tmp_path / "c", 10**6).lines())) == [2, 1]
 
 
 def test_the_cache_follows_the_remote(tmp_path: Path, remote: RemoteConfig) -> None:
     log, store = PredictionLog(tmp_path / "a", SMALL), ObjectStore(remote)
     log.append([_record(1)])
     LogShipper(log, store).ship()
-    shared = SharedPredictionLog(store, tmp_path / "cache")
+    shared = SharedPredictionLog(store, tmp_path / "cache", 10**6)
     assert _ids(list(shared.lines())) == [1]
     assert len(list((tmp_path / "cache").iterdir())) == 1
     store.client.delete_object(Bucket=store.bucket, Key=_chunks(store)[0])
@@ -101,3 +102,15 @@ def test_the_cache_follows_the_remote(tmp_path: Path, remote: RemoteConfig) -> N
 def test_the_replica_name_is_kept(tmp_path: Path) -> None:
     name = replica_name(tmp_path / "log")
     assert name == replica_name(tmp_path / "log") != replica_name(tmp_path / "other")
+
+
+def test_a_read_stops_after_its_byte_budget(tmp_path: Path, remote: RemoteConfig) -> None:
+    log, store = PredictionLog(tmp_path / "a", SMALL), ObjectStore(remote)
+    shipper = LogShipper(log, store)
+    for i in range(5):
+        log.append([_record(i)])
+        shipper.ship()  # one chunk per line
+    one_chunk = len(json.dumps(_record(0), separators=(",", ":"))) + 1
+    shared = SharedPredictionLog(store, tmp_path / "cache", max_bytes=2 * one_chunk)
+    assert _ids(list(shared.lines())) == [4, 3]  # the newest two chunks only
+    assert shared.find(f"{0:032x}") is None
