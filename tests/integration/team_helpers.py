@@ -84,6 +84,7 @@ def make_origin(root: Path, overrides: dict[str, dict[str, Any]]) -> Path:
     )
     raw = yaml.safe_load((project / "params.yaml").read_text())
     raw.setdefault("data", {})["path"] = "dataY"
+    raw.setdefault("paths", {})["registry"] = "registry/dataY"  # as `flywheel init` writes
     if raw.get("remote", {}).get("url"):
         raw["remote"]["url"] += "-dataY"
     (project / "paramsY.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))

@@ -119,13 +119,13 @@ def _pin(ws: Workspace, data_hash: str) -> None:
 
 
 def _claim(ws: Workspace, registry: Registry) -> None:
+    from flywheel.pipeline.names import dataset_name
+    from flywheel.release.registry.ownership import claim, claim_folder
     from flywheel.release.registry.remote import RemoteRegistry
 
     if isinstance(registry, RemoteRegistry):
-        from flywheel.pipeline.names import dataset_name
-        from flywheel.release.registry.ownership import claim
-
         claim(registry.store, dataset_name(ws))
+    claim_folder(registry.root, dataset_name(ws))
 
 
 def deploy(ws: Workspace, data_hash: str, run: dict[str, Any] | None = None) -> DeployOutcome:

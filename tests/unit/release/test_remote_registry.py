@@ -253,3 +253,13 @@ def test_a_remote_registry_belongs_to_one_dataset(remote: RemoteConfig) -> None:
     claim(store, "data")  # its own again: fine
     with pytest.raises(RegistryError, match=r"belongs to dataset 'data', not 'dataY'.*remote\.url"):
         claim(store, "dataY")
+
+
+def test_a_registry_folder_belongs_to_one_dataset(tmp_path: Path) -> None:
+    from flywheel.release.registry.ownership import CLAIM_FILE, claim_folder
+
+    claim_folder(tmp_path / "registry", "data")
+    claim_folder(tmp_path / "registry", "data")
+    with pytest.raises(RegistryError, match=r"not 'datasets/photos'.*e\.g\. registry/photos"):
+        claim_folder(tmp_path / "registry", "datasets/photos")
+    assert sorted(p.name for p in (tmp_path / "registry").iterdir()) == [CLAIM_FILE]

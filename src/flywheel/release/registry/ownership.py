@@ -1,18 +1,49 @@
-"""Which dataset a registry on the team remote belongs to.
+"""Which dataset a registry belongs to.
 
-Each params file (dataset) has a registry and a production alias of its own; on the
-remote they live under ``remote.url``. Two params files naming the same ``remote.url``
-would otherwise share one alias, each promotion replacing the other dataset's model. The
-first deploy claims the registry for its dataset (one create-only object); a deploy of
-another dataset is refused with the fix, before anything is registered.
+Each params file (dataset) has a registry and a production alias of its own: a folder
+(``paths.registry``) and, in team mode, a prefix on the remote (``remote.url``). Two params
+files naming the same one would otherwise share one alias, each promotion replacing the
+other dataset's model. The first deploy claims the registry for its dataset (a file
+created once, linked into place so it is whole or absent; on the remote one create-only
+object); a deploy of another dataset is refused with the fix, before anything is
+registered.
 """
 
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
+from flywheel.core.atomic import atomic_write_bytes, temp_name
 from flywheel.core.errors import RegistryError
 from flywheel.remote.objects import ObjectStore, PreconditionFailed
+
+CLAIM_FILE = "dataset.json"
+
+
+def claim_folder(root: Path, dataset: str) -> None:
+    """Claim the registry folder ``root`` for ``dataset``, or raise if another holds it."""
+    path = root / CLAIM_FILE
+    if not path.is_file():
+        root.mkdir(parents=True, exist_ok=True)
+        staged = root / temp_name(CLAIM_FILE)
+        atomic_write_bytes(staged, json.dumps({"dataset": dataset}).encode())
+        try:
+            os.link(staged, path)  # fails if another deploy claimed it first
+        except FileExistsError:
+            pass
+        finally:
+            staged.unlink(missing_ok=True)
+    try:
+        owner = json.loads(path.read_text())["dataset"]
+    except (OSError, ValueError, KeyError, TypeError):
+        owner = None
+    if owner != dataset:
+        raise RegistryError(
+            f"the registry {root} belongs to dataset {owner!r}, not {dataset!r}: give this "
+            f"params file a paths.registry of its own (e.g. registry/{Path(dataset).name})"
+        )
 
 
 def claim(store: ObjectStore, dataset: str) -> None:
