@@ -42,7 +42,8 @@ def claim_folder(root: Path, dataset: str) -> None:
     if owner != dataset:
         raise RegistryError(
             f"the registry {root} belongs to dataset {owner!r}, not {dataset!r}: give this "
-            f"params file a paths.registry of its own (e.g. registry/{Path(dataset).name})"
+            f"params file a paths.registry of its own (e.g. registry/{Path(dataset).name}), "
+            f"or delete {path} if the data folder was only renamed"
         )
 
 
@@ -64,5 +65,6 @@ def claim(store: ObjectStore, dataset: str) -> None:
         raise RegistryError(
             f"the registry at {store.uri(key).rsplit('/', 1)[0]} belongs to dataset "
             f"{owner!r}, not {dataset!r}: give this params file a remote.url of its own "
-            f"(e.g. {store.url}-{dataset.replace('/', '-')})"
+            f"(e.g. {store.url}-{dataset.replace('/', '-')}), or delete {store.uri(key)} if "
+            "the data folder was only renamed"
         )
