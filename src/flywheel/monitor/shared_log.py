@@ -7,7 +7,9 @@ object (``If-None-Match: *``)::
 
     <remote.url>/predictions/<replica>/<shipped at>-<segment>-<start>-<end>.jsonl
 
-so nothing on the remote is ever overwritten and a torn last line is never shipped. The
+so nothing on the remote is ever overwritten and a torn last line is never shipped; the
+chunks of a segment the replica's own log has rotated away (``monitor.log_max_bytes``)
+are deleted, so the remote keeps what each replica keeps. The
 replica's name is kept beside its log (a restart ships on from where the remote ends, by
 the offsets in its own keys); a store that does not answer leaves the lines here for the
 next try. The monitor on any machine, and feedback that names a prediction another replica
@@ -61,16 +63,29 @@ class LogShipper:
         self.replica = replica_name(log.folder)
         self.prefix = store.key("predictions", self.replica) + "/"
         self._shipped: dict[int, int] | None = None  # segment -> bytes already on the remote
+        self._chunks: dict[str, int] = {}  # this replica's chunk keys on the remote -> segment
         self._lock = threading.Lock()
 
     def _on_remote(self) -> dict[int, int]:
         shipped: dict[int, int] = {}
+        self._chunks = {}
         for key in self.store.keys(self.prefix, "reading which prediction logs are shipped"):
             match = _CHUNK.match(key.rsplit("/", 1)[-1])
             if match:
                 segment = int(match["segment"])
                 shipped[segment] = max(shipped.get(segment, 0), int(match["end"]))
+                self._chunks[key] = segment
         return shipped
+
+    def _trim(self) -> None:
+        """Delete the chunks of segments older than any this replica still holds."""
+        held = [i for i in map(segment_index, self.log.segments()) if i is not None]
+        if not held:
+            return
+        for key, segment in sorted(self._chunks.items()):
+            if segment < min(held):
+                self.store.delete(key, "trimming the shipped prediction log")
+                del self._chunks[key]
 
     def backlog(self) -> int:
         """Bytes of complete lines here that are not on the remote yet (asks the remote)."""
@@ -94,6 +109,7 @@ class LogShipper:
                 segment = segment_index(path)
                 if segment is not None:
                     total += self._ship_segment(path, segment, self._shipped)
+            self._trim()
             return total
 
     def _ship_segment(self, path: Path, segment: int, shipped: dict[int, int]) -> int:
@@ -113,6 +129,7 @@ class LogShipper:
             self.store.put(
                 self.prefix + name, data[:end], "shipping the prediction log", create_only=True
             )
+        self._chunks[self.prefix + name] = segment
         shipped[segment] = start + end
         return end
 

@@ -184,6 +184,10 @@ class ObjectStore:
 
         return self._call(doing, write)
 
+    def delete(self, key: str, doing: str) -> None:
+        """Remove ``key`` (absent already is fine)."""
+        self._call(doing, lambda: self.client.delete_object(Bucket=self.bucket, Key=key))
+
     def ping(self) -> None:
         """Raise the one-line error if the bucket cannot be reached or listed."""
         self._call(

@@ -114,3 +114,19 @@ def test_a_read_stops_after_its_byte_budget(tmp_path: Path, remote: RemoteConfig
     shared = SharedPredictionLog(store, tmp_path / "cache", max_bytes=2 * one_chunk)
     assert _ids(list(shared.lines())) == [4, 3]  # the newest two chunks only
     assert shared.find(f"{0:032x}") is None
+
+
+def test_the_remote_keeps_what_the_replica_keeps(tmp_path: Path, remote: RemoteConfig) -> None:
+    """Chunks of segments the replica's log rotated away are deleted from the remote."""
+    capped = MonitorConfig(log_segment_bytes=1_000, log_max_bytes=3_000)
+    log, store = PredictionLog(tmp_path / "a", capped), ObjectStore(remote)
+    shipper = LogShipper(log, store)
+    for i in range(60):
+        log.append([_record(i)])
+        shipper.ship()
+    held = {int(p.name[8:20]) for p in log.segments()}
+    on_remote = {int(k.rsplit("/", 1)[-1].split("-")[1]) for k in _chunks(store)}
+    assert on_remote == held and len(held) <= 4
+    shared = SharedPredictionLog(store, tmp_path / "cache", 10**6)
+    assert _ids(list(shared.lines()))[:3] == [59, 58, 57]
+    assert LogShipper(log, store).ship() == 0  # a restart ships nothing again
