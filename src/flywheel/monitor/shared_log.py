@@ -56,82 +56,88 @@ def _stamp() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
 
 
+def _complete_lines(path: Path, start: int) -> bytes:
+    """The segment's bytes past ``start`` up to its last complete line (b"" if gone)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(start)
+            data = f.read()
+    except FileNotFoundError:
+        return b""  # rotated away (the log's size cap)
+    return data[: data.rfind(b"\n") + 1]
+
+
 class LogShipper:
     def __init__(self, log: PredictionLog, store: ObjectStore) -> None:
         self.log = log
         self.store = store
         self.replica = replica_name(log.folder)
         self.prefix = store.key("predictions", self.replica) + "/"
-        self._shipped: dict[int, int] | None = None  # segment -> bytes already on the remote
-        self._chunks: dict[str, int] = {}  # this replica's chunk keys on the remote -> segment
+        # This replica's chunks on the remote: key -> (segment, end offset); None: not read.
+        self._chunks: dict[str, tuple[int, int]] | None = None
         self._lock = threading.Lock()
 
-    def _on_remote(self) -> dict[int, int]:
-        shipped: dict[int, int] = {}
-        self._chunks = {}
+    def _on_remote(self) -> dict[str, tuple[int, int]]:
+        chunks = {}
         for key in self.store.keys(self.prefix, "reading which prediction logs are shipped"):
             match = _CHUNK.match(key.rsplit("/", 1)[-1])
             if match:
-                segment = int(match["segment"])
-                shipped[segment] = max(shipped.get(segment, 0), int(match["end"]))
-                self._chunks[key] = segment
+                chunks[key] = (int(match["segment"]), int(match["end"]))
+        return chunks
+
+    @staticmethod
+    def _shipped(chunks: dict[str, tuple[int, int]]) -> dict[int, int]:
+        """Bytes of each segment already on the remote."""
+        shipped: dict[int, int] = {}
+        for segment, end in chunks.values():
+            shipped[segment] = max(shipped.get(segment, 0), end)
         return shipped
 
-    def _trim(self) -> None:
+    def _trim(self, chunks: dict[str, tuple[int, int]]) -> None:
         """Delete the chunks of segments older than any this replica still holds."""
         held = [i for i in map(segment_index, self.log.segments()) if i is not None]
         if not held:
             return
-        for key, segment in sorted(self._chunks.items()):
-            if segment < min(held):
+        oldest = min(held)
+        for key, (segment, _) in sorted(chunks.items()):
+            if segment < oldest:
                 self.store.delete(key, "trimming the shipped prediction log")
-                del self._chunks[key]
+                del chunks[key]
 
     def backlog(self) -> int:
         """Bytes of complete lines here that are not on the remote yet (asks the remote)."""
-        shipped = self._on_remote()
-        backlog = 0
-        for path in self.log.segments():
-            start = shipped.get(segment_index(path) or 0, 0)
-            with contextlib.suppress(FileNotFoundError):
-                data = path.read_bytes()[start:]
-                backlog += data.rfind(b"\n") + 1
-        return backlog
+        shipped = self._shipped(self._on_remote())
+        return sum(
+            len(_complete_lines(path, shipped.get(segment_index(path) or 0, 0)))
+            for path in self.log.segments()
+        )
 
     def ship(self) -> int:
         """Upload every complete line not yet on the remote; the bytes shipped. Raises
         :class:`~flywheel.core.errors.RemoteError` (what is not shipped stays here)."""
         with self._lock:
-            if self._shipped is None:
-                self._shipped = self._on_remote()
+            if self._chunks is None:
+                self._chunks = self._on_remote()
+            shipped = self._shipped(self._chunks)
             total = 0
             for path in self.log.segments():
                 segment = segment_index(path)
                 if segment is not None:
-                    total += self._ship_segment(path, segment, self._shipped)
-            self._trim()
+                    total += self._ship_segment(path, segment, shipped.get(segment, 0))
+            self._trim(self._chunks)
             return total
 
-    def _ship_segment(self, path: Path, segment: int, shipped: dict[int, int]) -> int:
-        start = shipped.get(segment, 0)
-        try:
-            with path.open("rb") as f:
-                f.seek(start)
-                data = f.read()
-        except FileNotFoundError:
-            return 0  # rotated away (the log's size cap) before it was shipped
-        end = data.rfind(b"\n") + 1
-        if end == 0:
+    def _ship_segment(self, path: Path, segment: int, start: int) -> int:
+        data = _complete_lines(path, start)
+        if not data or self._chunks is None:
             return 0
-        name = f"{_stamp()}-{segment:012d}-{start:012d}-{start + end:012d}.jsonl"
+        end = start + len(data)
+        key = f"{self.prefix}{_stamp()}-{segment:012d}-{start:012d}-{end:012d}.jsonl"
         # A lost create-only write is the same bytes under the same name: already there.
         with contextlib.suppress(PreconditionFailed):
-            self.store.put(
-                self.prefix + name, data[:end], "shipping the prediction log", create_only=True
-            )
-        self._chunks[self.prefix + name] = segment
-        shipped[segment] = start + end
-        return end
+            self.store.put(key, data, "shipping the prediction log", create_only=True)
+        self._chunks[key] = (segment, end)
+        return len(data)
 
 
 class SharedPredictionLog(LogReader):
