@@ -22,13 +22,31 @@ from flywheel.remote.objects import ObjectStore, PreconditionFailed
 CLAIM_FILE = "dataset.json"
 
 
+def _body(dataset: str) -> bytes:
+    return json.dumps({"dataset": dataset}).encode()
+
+
+def _check(raw: bytes | None, dataset: str, where: str, fix: str) -> None:
+    """Raise unless the claim ``raw`` names ``dataset`` (a claim gone meanwhile is no
+    other dataset's)."""
+    try:
+        owner = json.loads(raw)["dataset"] if raw is not None else dataset
+    except (ValueError, KeyError, TypeError):
+        owner = None
+    if owner != dataset:
+        raise RegistryError(
+            f"the registry {where} belongs to dataset {owner!r}, not {dataset!r}: give this "
+            f"params file {fix}"
+        )
+
+
 def claim_folder(root: Path, dataset: str) -> None:
     """Claim the registry folder ``root`` for ``dataset``, or raise if another holds it."""
     path = root / CLAIM_FILE
     if not path.is_file():
         root.mkdir(parents=True, exist_ok=True)
         staged = root / temp_name(CLAIM_FILE)
-        atomic_write_bytes(staged, json.dumps({"dataset": dataset}).encode())
+        atomic_write_bytes(staged, _body(dataset))
         try:
             os.link(staged, path)  # fails if another deploy claimed it first
         except FileExistsError:
@@ -36,35 +54,27 @@ def claim_folder(root: Path, dataset: str) -> None:
         finally:
             staged.unlink(missing_ok=True)
     try:
-        owner = json.loads(path.read_text())["dataset"]
-    except (OSError, ValueError, KeyError, TypeError):
-        owner = None
-    if owner != dataset:
-        raise RegistryError(
-            f"the registry {root} belongs to dataset {owner!r}, not {dataset!r}: give this "
-            f"params file a paths.registry of its own (e.g. registry/{Path(dataset).name}), "
-            f"or delete {path} if the data folder was only renamed"
-        )
+        raw: bytes | None = path.read_bytes()
+    except OSError:
+        raw = b""
+    fix = (
+        f"a paths.registry of its own (e.g. registry/{Path(dataset).name}), "
+        f"or delete {path} if the data folder was only renamed"
+    )
+    _check(raw, dataset, str(root), fix)
 
 
 def claim(store: ObjectStore, dataset: str) -> None:
     """Claim the remote registry for ``dataset``, or raise if another dataset holds it."""
-    key = store.key("registry", "dataset.json")
-    body = json.dumps({"dataset": dataset}).encode()
+    key = store.key("registry", CLAIM_FILE)
     try:
-        store.put(key, body, "claiming the remote registry", create_only=True)
+        store.put(key, _body(dataset), "claiming the remote registry", create_only=True)
         return
     except PreconditionFailed:
         pass  # claimed already: by this dataset, or another
     blob = store.get(key, "reading whose remote registry this is")
-    try:
-        owner = json.loads(blob.body)["dataset"] if blob else dataset
-    except (ValueError, KeyError, TypeError):
-        owner = None
-    if owner != dataset:
-        raise RegistryError(
-            f"the registry at {store.uri(key).rsplit('/', 1)[0]} belongs to dataset "
-            f"{owner!r}, not {dataset!r}: give this params file a remote.url of its own "
-            f"(e.g. {store.url}-{dataset.replace('/', '-')}), or delete {store.uri(key)} if "
-            "the data folder was only renamed"
-        )
+    fix = (
+        f"a remote.url of its own (e.g. {store.url}-{dataset.replace('/', '-')}), "
+        f"or delete {store.uri(key)} if the data folder was only renamed"
+    )
+    _check(blob.body if blob else None, dataset, f"at {store.uri(key).rsplit('/', 1)[0]}", fix)
