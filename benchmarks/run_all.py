@@ -28,6 +28,8 @@ BENCHMARKS: dict[str, tuple[list[str], int]] = {
     "training": (["-m", "benchmarks.training"], 900),
     "pipeline_overhead": (["-m", "benchmarks.pipeline_overhead"], 1200),
     "validation_throughput": (["-m", "benchmarks.validation_throughput"], 600),
+    # `flywheel up` on a scratch project: five data changes to the new model served.
+    "trigger_latency": (["-m", "benchmarks.trigger_latency"], 900),
     "serving": (["-m", "benchmarks.serving_bench"], 600),
     # Builds BentoML's own environment on its first run (about a minute, from the registry).
     "serving_protocols": (["-m", "benchmarks.serving_protocols"], 1500),

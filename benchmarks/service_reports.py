@@ -51,7 +51,7 @@ def serving_section(r: Mapping[str, Any] | None) -> list[str]:
 
 
 def trigger_section(r: Mapping[str, Any] | None) -> list[str]:
-    lines = ["## 6. Trigger latency (benchmarks/trigger_latency.py, not run by make bench)", ""]
+    lines = ["## 6. Trigger latency (benchmarks/trigger_latency.py)", ""]
     if r is None:
         return [*lines, "No results/trigger_latency.json yet.", ""]
     median = r.get("median")

@@ -24,6 +24,8 @@ LIGHTNING_VS_PLAIN = 0.95
 OVERHEAD_SECONDS = 1.0
 FLOW_VS_DVC_REPRO = 1.1
 RERUN_SECONDS = 1.0
+# Ten new files -> the new model served, under `flywheel up` on the default data (median).
+CHANGE_TO_PRODUCTION_S = 20.0
 VALIDATION_ROWS_PER_S = 1_000_000.0
 
 

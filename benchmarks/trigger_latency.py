@@ -1,25 +1,30 @@
 """Trigger latency: seconds from a data change to the new model in production, and what
 the idle ``flywheel up`` processes cost.
 
-A scratch git + DVC project (the default digits data) gets ``flywheel up --detach`` on a
-free loopback port with its own Prefect server (SQLite in a temporary PREFECT_HOME), exactly
-as a user starts it. The startup run trains v0001 (the data is unknown to production).
-Then, ``--repeats`` times, ten new images are written into one class and the clock runs
-until the production alias moves; each interval is split with the server's own records:
+A scratch git + DVC project (the default digits data, ``params.yaml`` as is) gets
+``flywheel up --detach`` with its own Prefect server (SQLite in a temporary PREFECT_HOME) and
+model server on free loopback ports, exactly as a user starts it. The startup run trains
+v0001. Then, ``--repeats`` times, ten new images are written into one class and the clock
+runs until the model server answers with the new version; each interval is split with the
+server's own records:
 
-    debounce   last write -> event occurred  (quiet period, DVC hash, confirmed delivery)
-    queueing   event -> flow run Running     (trigger, run creation, runner poll, process start)
-    pipeline   Running -> gate-and-deploy starts (snapshot, DVC stages)
-    promotion  gate-and-deploy start -> production alias moved (gate, register, promote)
+    debounce      last write -> event occurred (quiet period, DVC hash, confirmed delivery)
+    queueing      event -> flow run Running (trigger, run creation, runner poll)
+    pipeline      Running -> gate-and-deploy starts, of which
+      setup         Running -> first stage (process start, imports, prepare, snapshot, plan)
+      stages        each DVC stage task, start to end
+      between       the flow's own time between stages (records, artifacts)
+    promotion     gate-and-deploy start -> production alias moved (gate, register, promote)
+    replica swap  alias moved -> the model server answers with the new version
 
 Idle cost: CPU % (over ``--idle-seconds``) and RSS of the supervisor, the server, the serve
 process and the watcher, each with its descendants, after everything has settled.
 
-    python -m benchmarks.trigger_latency [--profile tiny|project] [--repeats 3] [--debounce S]
+    python -m benchmarks.trigger_latency [--quick] [--profile project|tiny] [--repeats 5]
 
-``tiny`` trains for a few batches (the integration tests' settings), so the figures show
-the orchestration overhead around a short pipeline; ``project`` uses params.yaml as is.
-Writes ``benchmarks/results/trigger_latency.json`` and prints a markdown table.
+``tiny`` trains for a few batches (the integration tests' settings), to show the
+orchestration around a short pipeline. Writes ``benchmarks/results/trigger_latency.json``
+and prints a markdown table.
 """
 
 from __future__ import annotations
@@ -34,18 +39,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from benchmarks.serving_servers import free_port
+from benchmarks.targets import CHANGE_TO_PRODUCTION_S, check
+from benchmarks.trigger_parts import RUN_TIMEOUT_S, idle_usage, measure_change, wait_for
 from flywheel.pipeline.dvc import init_repository
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
 RESULTS = HERE / "results" / "trigger_latency.json"
-RUN_TIMEOUT_S = 1800.0
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "tiny": {
@@ -89,104 +95,11 @@ def make_project(root: Path, overrides: dict[str, dict[str, Any]]) -> None:
     save_suite(params, Layout.from_params(params, root))
 
 
-def new_images(data: Path, label: int, tag: int, count: int = 10) -> None:
-    import numpy as np
-
-    from flywheel.datasets.digits import digits_images
-    from flywheel.datasets.png import encode_png
-
-    pixels, labels = digits_images()
-    for i, image in enumerate(pixels[labels == label][:count]):
-        shifted = np.roll(image, 1 + tag, axis=1)
-        (data / str(label) / f"bench-{tag}-{i:02d}.png").write_bytes(encode_png(shifted))
-
-
-def _wait(predicate: Any, timeout: float, what: str, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
-
-
-def _ts(value: str) -> float:
-    return datetime.fromisoformat(value).timestamp()
-
-
-def measure_change(project: Path, api: Any, deployment_id: str, label: int) -> dict[str, Any]:
-    from flywheel.release.registry import Registry
-
-    registry = Registry(project / "registry")
-    before = registry.production_version()
-    new_images(project / "data", label, tag=label)
-    changed = time.time()
-    _wait(lambda: registry.production_version() != before, RUN_TIMEOUT_S, "a new production")
-    live = time.time()
-    version = registry.production_version()
-    card = registry.production()
-    assert card is not None
-    run_id = str(card.run.get("flow_run_id", ""))
-    run = _wait(
-        lambda: next(
-            (r for r in api.flow_runs(deployment_id, 20) if r["id"] == run_id and r["end_time"]),
-            None,
-        ),
-        600,
-        "the run to finish",
-        0.5,
-    )
-    event = next(
-        e
-        for e in api.events("flywheel.data.changed")
-        if e["payload"].get("data_hash") == run["parameters"].get("data_hash")
-    )
-    deploy = next(t for t in api.task_runs(run_id) if t["name"].startswith("gate-and-deploy"))
-    occurred, started = _ts(event["occurred"]), _ts(run["start_time"])
-    deploy_start = _ts(deploy["start_time"])
-    return {
-        "version": version,
-        "total_s": round(live - changed, 2),
-        "debounce_s": round(occurred - changed, 2),
-        "queueing_s": round(started - occurred, 2),
-        "pipeline_s": round(deploy_start - started, 2),
-        "promotion_s": round(live - deploy_start, 2),
-    }
-
-
-def idle_usage(state: dict[str, Any], seconds: float) -> dict[str, Any]:
-    """CPU % over ``seconds`` and RSS of each supervised role, descendants included."""
-    import psutil
-
-    roles = {"supervisor": [psutil.Process(int(state["pid"]))]}
-    for name, child in state["children"].items():
-        proc = psutil.Process(int(child["pid"]))
-        roles[name] = [proc, *proc.children(recursive=True)]
-    for group in roles.values():
-        for proc in group:
-            proc.cpu_percent(None)
-    time.sleep(seconds)
-    usage: dict[str, dict[str, float]] = {}
-    for name, group in roles.items():
-        alive = [p for p in group if p.is_running()]
-        usage[name] = {
-            "processes": len(alive),
-            "cpu_percent": round(sum(p.cpu_percent(None) for p in alive), 2),
-            "rss_mb": round(sum(p.memory_info().rss for p in alive) / 2**20, 1),
-        }
-    usage["total"] = {
-        key: round(sum(u[key] for u in usage.values()), 2)
-        for key in ("processes", "cpu_percent", "rss_mb")
-    }
-    return {"window_s": seconds, "by_process": usage}
-
-
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="tiny")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="project")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="two changes instead of five")
     parser.add_argument("--debounce", type=float, default=None, help="default: params.yaml's")
     parser.add_argument("--idle-seconds", type=float, default=30.0)
     return parser.parse_args()
@@ -212,13 +125,15 @@ def run_service(
 ) -> tuple[Any, dict[str, float], list[dict[str, Any]], dict[str, Any]]:
     """(debounce setting, start-up seconds, samples, idle cost) from a scratch project under
     ``flywheel up``, which is brought down again whatever happens."""
+    from flywheel.core.config import load_params
     from flywheel.supervise.api import PrefectApi
     from flywheel.supervise.state import ServicePaths, read_state
 
     with tempfile.TemporaryDirectory(prefix="flywheel-trigger-") as tmp:
         project = Path(tmp) / "project"
-        make_project(project, overrides)
-        debounce = yaml.safe_load((project / "params.yaml").read_text())["schedule"]["debounce_s"]
+        port = free_port()
+        make_project(project, {**overrides, "serve": {"port": port}})
+        debounce = load_params(project / "params.yaml").schedule.debounce_s
         env = service_env(tmp)
         flywheel = [sys.executable, "-m", "flywheel.cli"]
         started = time.time()
@@ -234,16 +149,16 @@ def run_service(
                 from flywheel.release.registry import Registry
 
                 registry = Registry(project / "registry")
-                _wait(registry.production_version, RUN_TIMEOUT_S, "the startup run", 0.5)
+                wait_for(registry.production_version, RUN_TIMEOUT_S, "the startup run", 0.5)
                 first_model_s = round(time.time() - started, 1)
-                _wait(
+                wait_for(
                     lambda: all(r["end_time"] for r in api.flow_runs(dep_id, 20)),
                     600,
                     "the startup run to finish",
                     0.5,
                 )
                 samples = [
-                    measure_change(project, api, dep_id, label=1 + i) for i in range(repeats)
+                    measure_change(project, api, dep_id, 1 + i, port) for i in range(repeats)
                 ]
                 time.sleep(5)  # let the last run's process exit before measuring idle cost
                 idle = idle_usage(state, idle_s)
@@ -251,6 +166,10 @@ def run_service(
             _run([*flywheel, "down"], project, env)
     startup = {"up_detach_ready_s": startup_s, "first_model_in_production_s": first_model_s}
     return debounce, startup, samples, idle
+
+
+def _median(samples: list[dict[str, Any]]) -> float:
+    return round(statistics.median(s["total_s"] for s in samples), 2)
 
 
 def print_tables(result: dict[str, Any]) -> None:
@@ -271,12 +190,23 @@ def main() -> None:
     overrides = {k: dict(v) for k, v in PROFILES[args.profile].items()}
     if args.debounce is not None:
         overrides["schedule"] = {"debounce_s": args.debounce}
-    debounce, startup, samples, idle = run_service(overrides, args.repeats, args.idle_seconds)
-    keys = ("total_s", "debounce_s", "queueing_s", "pipeline_s", "promotion_s")
+    repeats = 2 if args.quick else args.repeats
+    debounce, startup, samples, idle = run_service(overrides, repeats, args.idle_seconds)
+    keys = (
+        "total_s",
+        "debounce_s",
+        "queueing_s",
+        "pipeline_s",
+        "setup_s",
+        "stages_sum_s",
+        "between_stages_s",
+        "promotion_s",
+        "replica_swap_s",
+    )
     result = {
         "profile": args.profile,
         "debounce_setting_s": debounce,
-        "repeats": args.repeats,
+        "repeats": repeats,
         "machine": {
             "cpus": os.cpu_count(),
             "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
@@ -286,6 +216,13 @@ def main() -> None:
         "startup": startup,
         "samples": samples,
         "median": {k: round(statistics.median(s[k] for s in samples), 2) for k in keys},
+        "median_stages_s": {
+            name: round(statistics.median(s["stages_s"].get(name, 0.0) for s in samples), 2)
+            for name in samples[0]["stages_s"]
+        },
+        "targets": [
+            check("change -> production, median s", _median(samples), CHANGE_TO_PRODUCTION_S)
+        ],
         "idle": idle,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

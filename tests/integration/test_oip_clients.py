@@ -234,6 +234,13 @@ def test_openapi_lists_v2_routes(served: Served) -> None:
     paths = httpx.get(f"{served.url}/openapi.json", timeout=10).json()["paths"]
     assert {"/v2/health/live", "/v2/health/ready", "/v2", "/v2/models/{name}/infer"} <= set(paths)
     assert "/v2/models/{name}/versions/{version}/infer" in paths and "/v1/predict" in paths
+    # The infer route reads its path parameters itself; the schema still declares them.
+    for path, names in (
+        ("/v2/models/{name}/infer", ["name"]),
+        ("/v2/models/{name}/versions/{version}/infer", ["name", "version"]),
+    ):
+        declared = paths[path]["post"]["parameters"]
+        assert [p["name"] for p in declared] == names and all(p["in"] == "path" for p in declared)
 
 
 KSERVE_CALL = Path(__file__).with_name("kserve_call.py")

@@ -31,7 +31,21 @@ PATHS = ("/v2", "/v2/health/live", "/v2/health/ready")
 PUBLIC = ("/v2/health/live", "/v2/health/ready")
 EXTENSIONS = ["binary_tensor_data"]
 
+
+def _path_parameter(name: str, what: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": what,
+    }
+
+
+_NAME = _path_parameter("name", "the served model's name (GET /v2/models/{name} describes it)")
+_VERSION = _path_parameter("version", "the registry version in production, e.g. v0003")
 _INFER_DOC: dict[str, Any] = {
+    "parameters": [_NAME],
     "requestBody": {
         "description": (
             "An OIP inference request: {id?, parameters?, inputs: [{name, datatype, shape, "
@@ -42,8 +56,9 @@ _INFER_DOC: dict[str, Any] = {
             "application/json": {"schema": {"type": "object", "required": ["inputs"]}},
             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
         },
-    }
+    },
 }
+_VERSIONED_DOC: dict[str, Any] = {**_INFER_DOC, "parameters": [_NAME, _VERSION]}
 
 
 def model_name(state: ServerState, model: LoadedModel) -> str:
@@ -129,26 +144,17 @@ def _health_routes(routes: APIRouter, state: ServerState) -> None:
         return JSONResponse({"name": "flywheel", "version": __version__, "extensions": EXTENSIONS})
 
 
-def router(state: ServerState) -> APIRouter:
-    routes = APIRouter(tags=["Open Inference Protocol (v2)"])
-    _health_routes(routes, state)
-
-    @routes.get(MODEL, summary="OIP model metadata")
-    @routes.get(VERSIONED, summary="OIP model version metadata")
-    async def model_metadata(name: str, version: str | None = None) -> JSONResponse:
-        return JSONResponse(_metadata(state, _served(state, name, version)))
-
-    @routes.get(MODEL + "/ready", summary="OIP model ready")
-    @routes.get(VERSIONED + "/ready", summary="OIP model version ready")
-    async def model_ready(name: str, version: str | None = None) -> JSONResponse:
-        _served(state, name, version)
-        return JSONResponse({"name": name, "ready": True})
-
+def _infer_route(routes: APIRouter, state: ServerState) -> None:
+    # The path parameters are read from the request, not declared in the signature: FastAPI's
+    # parameter handling cost more per call than the rest of the route (see the profile in
+    # benchmarks/REPORT.md); the schema names them through openapi_extra instead.
     @routes.post(MODEL + "/infer", summary="OIP inference", openapi_extra=_INFER_DOC)
     @routes.post(
-        VERSIONED + "/infer", summary="OIP inference on a version", openapi_extra=_INFER_DOC
+        VERSIONED + "/infer", summary="OIP inference on a version", openapi_extra=_VERSIONED_DOC
     )
-    async def infer(request: Request, name: str, version: str | None = None) -> Response:
+    async def infer(request: Request) -> Response:
+        path = request.path_params
+        name, version = path["name"], path.get("version")
         state.refuse_when_overloaded()
         async with state.batcher.admission():
             model = _served(state, name, version)
@@ -167,5 +173,22 @@ def router(state: ServerState) -> APIRouter:
             head["id"] = parsed.id
         content, wire = oip_codec.encode_response(head, outputs, parsed)
         return Response(content, headers={**headers, **wire})
+
+
+def router(state: ServerState) -> APIRouter:
+    routes = APIRouter(tags=["Open Inference Protocol (v2)"])
+    _infer_route(routes, state)  # first: the route matched most often
+    _health_routes(routes, state)
+
+    @routes.get(MODEL, summary="OIP model metadata")
+    @routes.get(VERSIONED, summary="OIP model version metadata")
+    async def model_metadata(name: str, version: str | None = None) -> JSONResponse:
+        return JSONResponse(_metadata(state, _served(state, name, version)))
+
+    @routes.get(MODEL + "/ready", summary="OIP model ready")
+    @routes.get(VERSIONED + "/ready", summary="OIP model version ready")
+    async def model_ready(name: str, version: str | None = None) -> JSONResponse:
+        _served(state, name, version)
+        return JSONResponse({"name": name, "ready": True})
 
     return routes
