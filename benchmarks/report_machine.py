@@ -69,7 +69,14 @@ def targets_section(results: Mapping[str, Mapping[str, Any]]) -> list[str]:
     if inference:
         for fam, r in inference["families"].items():
             rows += [(f"{fam}: {t['target']}", t) for t in r.get("targets", [])]
-    for name in ("optimum_peer", "training", "pipeline_overhead", "validation_throughput"):
+    for name in (
+        "optimum_peer",
+        "training",
+        "pipeline_overhead",
+        "validation_throughput",
+        "serving_protocols",
+        "trigger_latency",
+    ):
         r = results.get(name)
         if r:
             rows += [(t["target"], t) for t in r.get("targets", [])]

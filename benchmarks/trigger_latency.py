@@ -30,9 +30,7 @@ and prints a markdown table.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -44,6 +42,7 @@ from typing import Any
 
 import yaml
 
+from benchmarks.common import write_result
 from benchmarks.serving_servers import free_port
 from benchmarks.targets import CHANGE_TO_PRODUCTION_S, check
 from benchmarks.trigger_parts import RUN_TIMEOUT_S, idle_usage, measure_change, wait_for
@@ -51,7 +50,6 @@ from flywheel.pipeline.dvc import init_repository
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
-RESULTS = HERE / "results" / "trigger_latency.json"
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "tiny": {
@@ -186,6 +184,7 @@ def print_tables(result: dict[str, Any]) -> None:
 
 
 def main() -> None:
+    started = time.perf_counter()
     args = parse_args()
     overrides = {k: dict(v) for k, v in PROFILES[args.profile].items()}
     if args.debounce is not None:
@@ -207,12 +206,6 @@ def main() -> None:
         "profile": args.profile,
         "debounce_setting_s": debounce,
         "repeats": repeats,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "load_avg_1m_at_end": round(os.getloadavg()[0], 2),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
         "startup": startup,
         "samples": samples,
         "median": {k: round(statistics.median(s[k] for s in samples), 2) for k in keys},
@@ -221,14 +214,17 @@ def main() -> None:
             for name in samples[0]["stages_s"]
         },
         "targets": [
-            check("change -> production, median s", _median(samples), CHANGE_TO_PRODUCTION_S)
+            check(
+                "data change -> new model served, `flywheel up`, default data (median s)",
+                _median(samples),
+                CHANGE_TO_PRODUCTION_S,
+            )
         ],
         "idle": idle,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    path = write_result("trigger_latency", result, started)
     print_tables(result)
-    print(f"\nwrote {RESULTS}")
+    print(f"\nwrote {path}")
 
 
 if __name__ == "__main__":

@@ -5,11 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from flywheel.core.layout import Layout
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def stable_split(

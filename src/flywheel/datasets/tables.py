@@ -11,11 +11,15 @@ import csv
 import os
 import re
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from flywheel.core.errors import ConfigError, DataNotFoundError
 from flywheel.core.sections import ColumnRef, DataConfig
+
+# pandas is imported where a table is read: listing table files (which the deploy and the
+# answer to an unchanged `flywheel run` need) should not cost its import.
+if TYPE_CHECKING:
+    import pandas as pd
 
 _SUFFIX_FORMAT = {
     ".csv": "csv",
@@ -78,6 +82,8 @@ def _format(path: Path, cfg: DataConfig) -> str:
 
 
 def read_one(path: Path, cfg: DataConfig) -> pd.DataFrame:
+    import pandas as pd
+
     fmt = _format(path, cfg)
     if fmt == "parquet":
         try:
@@ -120,6 +126,8 @@ def read_one(path: Path, cfg: DataConfig) -> pd.DataFrame:
 def read_table(root: Path, cfg: DataConfig) -> pd.DataFrame:
     """Every row of every table file, plus ``path`` (``<file>:<row>``, 1-based data rows)
     and ``valid_encoding`` (False where a cell held bytes invalid in ``data.encoding``)."""
+    import pandas as pd
+
     root = Path(root)
     frames = []
     for file in table_files(root, cfg.pattern):

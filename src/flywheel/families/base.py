@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import numpy as np
-import pandas as pd
 
 Objective = Literal["classification", "regression"]
 if TYPE_CHECKING:
+    import pandas as pd
     import torch
     from torch import nn
 
@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 
 # torch is imported where a network is built or trained, never by serving or the flow's
 # own process: they only encode inputs and read specs, and importing torch costs seconds
-# and hundreds of MB.
+# and hundreds of MB. pandas likewise where tables are read: resolving a params file loads
+# its family (for the task's defaults), and an unchanged `flywheel run` reads no table.
 Augment = Callable[["torch.Tensor"], "torch.Tensor"]
 
 
@@ -176,6 +177,8 @@ class Family(ABC):
         return self.instances_from_rows(params, layout, rows), self.targets_from_rows(params, rows)
 
     def load_accepted(self, layout: Layout) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.read_csv(
             layout.accepted_manifest,
             dtype={"path": str, "label": str},

@@ -183,10 +183,10 @@ def create_app(params: Params, layout: Layout, *, api_token: str | None = None) 
     app.state.metrics = state.metrics
     app.state.feedback = state.feedback
     _error_handlers(app, state)
-    # The inference routes are matched in order of inclusion: each request pays for the
-    # routes before its own, so v2 (its infer route first) and v1 come before the rest.
-    app.include_router(routes_v2.router(state))
+    # Routes are matched in order of inclusion and each request pays for those before its
+    # own: /v1/predict leads v1's, v2's infer route leads its router, the rest come after.
     app.include_router(routes_v1.router(state))
+    app.include_router(routes_v2.router(state))
     app.include_router(routes_ops.router(state))
     app.include_router(routes_docs.router(layout))
     # Added innermost first: metrics see every answer, auth runs before any body is read.

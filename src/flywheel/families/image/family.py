@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from flywheel.core.config import Params
 from flywheel.core.errors import InputError
@@ -29,6 +28,7 @@ from flywheel.families.image.pixels import (
 )
 
 if TYPE_CHECKING:
+    import pandas as pd  # only tables in and out: the family loads without pandas
     from torch import nn
 
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from PIL import Image
 
 from flywheel.core.errors import DataNotFoundError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MANIFEST_COLUMNS = (
     "path",
@@ -60,6 +63,8 @@ def _describe(path: Path) -> dict[str, object]:
 def build_manifest(root: Path, pattern: str | None = None) -> pd.DataFrame:
     """``pattern`` (``data.pattern``) picks the files; default every file, so a stray one is
     a finding. ``*/*`` leaves out files directly under the root (a README, a licence)."""
+    import pandas as pd  # here: loading the family (for its defaults) needs no pandas
+
     root = Path(root)
     if not root.is_dir():
         raise DataNotFoundError(
