@@ -6,7 +6,6 @@ decode pool (:mod:`.decoding`), inside one of its bounded slots.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,8 +14,8 @@ from starlette.concurrency import run_in_threadpool
 
 from flywheel.serving.feedback_intake import store_feedback
 from flywheel.serving.feedback_quota import sender_id
-from flywheel.serving.prediction_logging import log_predictions, new_ids
-from flywheel.serving.requests import RequestRejectedError, prediction_body
+from flywheel.serving.prediction_logging import answered_body
+from flywheel.serving.requests import RequestRejectedError
 from flywheel.serving.state import ServerState
 
 PATHS = ("/v1/predict", "/v1/feedback", "/v1/model")
@@ -46,14 +45,8 @@ def router(state: ServerState) -> APIRouter:
             with state.decoding.slot():
                 rows, instances = await state.decoding.run(state.decode_body_keeping, model, body)
             future = state.batcher.enqueue(model, rows)
-        body_out, headers = prediction_body(await state.result(model, future))
-        answers = body_out["predictions"]
-        request_id = uuid.uuid4().hex
-        for answer, prediction_id in zip(answers, new_ids(len(answers)), strict=True):
-            answer["prediction_id"] = prediction_id
-        headers["X-Request-Id"] = request_id
-        if state.predictions.sampled():
-            await state.decoding.run(log_predictions, state, model, instances, answers, request_id)
+        result = await state.result(model, future)
+        body_out, headers = await answered_body(state, model, result, instances)
         return JSONResponse(body_out, headers=headers)
 
     @routes.post("/v1/feedback", status_code=201)

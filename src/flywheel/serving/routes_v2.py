@@ -22,7 +22,8 @@ from fastapi.responses import JSONResponse, Response
 from flywheel import __version__
 from flywheel.serving import oip_codec, oip_models
 from flywheel.serving.model_holder import LoadedModel
-from flywheel.serving.requests import RequestRejectedError, decode_instances, prediction_body
+from flywheel.serving.prediction_logging import answered_body
+from flywheel.serving.requests import RequestRejectedError, decode_instances
 from flywheel.serving.state import ServerState
 
 MODEL = "/v2/models/{name}"
@@ -84,8 +85,9 @@ def _served(state: ServerState, name: str, version: str | None) -> LoadedModel:
 
 def decode_request(
     state: ServerState, model: LoadedModel, body: bytes, header_length: str | None
-) -> tuple[oip_codec.InferRequest, np.ndarray]:
-    """A v2 body to the parsed request and the model's rows. Blocking: run on the pool."""
+) -> tuple[oip_codec.InferRequest, np.ndarray, list[Any]]:
+    """A v2 body to the parsed request, the model's rows and the ``/v1`` instances they
+    stand for (what the prediction log keeps). Blocking: run on the pool."""
     request = oip_codec.parse_request(body, header_length)
     instances = oip_models.instances(request.inputs, model)
     limit = state.serve.max_instances
@@ -105,7 +107,7 @@ def decode_request(
         raise RequestRejectedError(
             400, "invalid_request", f"unknown outputs {unknown[:5]}; this model has {known}"
         )
-    return request, decode_instances(model.decoder, instances, state.limits(model))
+    return request, decode_instances(model.decoder, instances, state.limits(model)), instances
 
 
 def _selected(outputs: list[oip_codec.Tensor], wanted: list[str] | None) -> list[oip_codec.Tensor]:
@@ -161,14 +163,21 @@ def _infer_route(routes: APIRouter, state: ServerState) -> None:
             body = await request.body()
             header_length = request.headers.get(oip_codec.HEADER_LENGTH)
             with state.decoding.slot():
-                parsed, rows = await state.decoding.run(
+                parsed, rows, instances = await state.decoding.run(
                     decode_request, state, model, body, header_length
                 )
             future = state.batcher.enqueue(model, rows)
         result = await state.result(model, future)
-        _, headers = prediction_body(result)  # the same finiteness check and timing headers
+        body_v1, headers = await answered_body(state, model, result, instances)
+        answers = body_v1["predictions"]
         outputs = _selected(oip_models.output_tensors(model, result.predictions), parsed.outputs)
-        head: dict[str, Any] = {"model_name": name, "model_version": result.version}
+        head: dict[str, Any] = {
+            "model_name": name,
+            "model_version": result.version,
+            # Where a client finds what to name in POST /v1/feedback (unknown response
+            # parameters are ignored by OIP clients).
+            "parameters": {"prediction_ids": [a["prediction_id"] for a in answers]},
+        }
         if parsed.id is not None:
             head["id"] = parsed.id
         content, wire = oip_codec.encode_response(head, outputs, parsed)

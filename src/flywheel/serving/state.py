@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +20,7 @@ from flywheel.serving.decoders import instance_limits
 from flywheel.serving.decoding import DecodePool
 from flywheel.serving.feedback import FeedbackStore
 from flywheel.serving.feedback_quota import FeedbackQuota
+from flywheel.serving.group_commit import GroupCommit
 from flywheel.serving.model_holder import LoadedModel, ModelHolder
 from flywheel.serving.requests import (
     RequestRejectedError,
@@ -57,6 +58,8 @@ class ServerState:
     # (for feedback naming a prediction another replica answered). None: local only.
     shipping: ShippingTask | None = None
     shared_predictions: LogReader | None = None
+    # Answered requests on their way into the prediction log (see prediction_logging).
+    log_groups: GroupCommit[Any] = field(default_factory=GroupCommit)
 
     def logged_prediction(self, prediction_id: str) -> dict[str, Any] | None:
         """A logged prediction by id: this replica's log first, then the team's. Blocking."""
