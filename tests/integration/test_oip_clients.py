@@ -16,136 +16,25 @@ import base64
 import json
 import os
 import subprocess
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import numpy as np
 import pytest
-from onnx import TensorProto
-from tests.faults.hostile_server import LABELS, ServerProcess, build_project
-from tests.served_models import stub_model
+from tests.integration.oip_served import (
+    Served,
+    as_columns,
+    assert_same,
+    pixels,
+    served_fixture,  # noqa: F401 - the `served` fixture: one server per family
+    v1_instances,
+    v1_predictions,
+    v2_tensors,
+)
 
 from flywheel.datasets.png import encode_png
-from flywheel.release.predictor import Predictor
-from flywheel.release.registry import Registry
 
 pytestmark = [pytest.mark.slow]
-
-TASKS = ("image_classification", "text_classification", "sentiment", "tabular_regression")
-# The model's input type and rank per family (the stub graph sums whatever it is given).
-GRAPH = {
-    "image_classification": (TensorProto.FLOAT, 4),
-    "text_classification": (TensorProto.INT64, 2),
-    "sentiment": (TensorProto.INT64, 2),
-    "tabular_regression": (TensorProto.FLOAT, 2),
-}
-TEXTS = ["a good day", "bad news again", "good news today, 好 день ☃"]
-ROWS = [
-    {"size": 12.0, "rooms": 2.0, "kind": "flat", "city": "north"},
-    {"size": 30.5, "rooms": 4.0, "kind": "house", "city": None},
-    {"size": 8.25, "rooms": 1.0, "kind": "flat", "city": "south"},
-]
-
-
-@dataclass
-class Served:
-    task: str
-    url: str
-    version: str
-    predictor: Predictor
-
-
-@pytest.fixture(scope="module", params=TASKS)
-def served(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Served]:
-    task = request.param
-    if task == "sentiment":
-        pytest.importorskip("tokenizers")
-    root = build_project(tmp_path_factory.mktemp(task) / "project", task, {})
-    registry = Registry(root / "registry")
-    # A third version whose classes score differently, so predictions carry information.
-    fields = registry.card("v0001").model_dump(
-        include={
-            "task",
-            "labels",
-            "data_hash",
-            "params_hash",
-            "code_version",
-            "variant",
-            "recipe",
-            "metrics",
-            "params",
-            "evaluation",
-        }
-    )
-    outputs = 1 if task == "tabular_regression" else len(LABELS)
-    model = stub_model(root / "spread.onnx", *GRAPH[task], outputs, 0.05, spread=1.0)
-    version = registry.register(model, root / "spec.json", fields).version
-    registry.promote(version)
-    with ServerProcess(root) as server:
-        yield Served(task, server.url, version, Predictor.from_registry(registry, version))
-
-
-def v1_instances(task: str) -> list[Any]:
-    if task == "image_classification":
-        return [pixels(i).tolist() for i in range(3)]
-    if task == "tabular_regression":
-        return ROWS
-    return TEXTS
-
-
-def pixels(seed: int) -> np.ndarray:
-    return np.random.default_rng(seed).integers(0, 256, (1, 8, 8)).astype(np.uint8)
-
-
-def v2_tensors(task: str) -> list[tuple[str, str, np.ndarray]]:
-    """(name, datatype, array) per input, standing for :func:`v1_instances`."""
-    if task == "image_classification":
-        return [("image", "UINT8", np.stack([pixels(i) for i in range(3)]))]
-    if task == "tabular_regression":
-        return [
-            ("size", "FP32", np.array([r["size"] for r in ROWS], dtype=np.float32)),
-            ("rooms", "FP32", np.array([r["rooms"] for r in ROWS], dtype=np.float32)),
-            ("kind", "BYTES", np.array([r["kind"].encode() for r in ROWS], dtype=object)),
-            ("city", "BYTES", np.array([(r["city"] or "").encode() for r in ROWS], dtype=object)),
-        ]
-    return [("text", "BYTES", np.array([t.encode() for t in TEXTS], dtype=object))]
-
-
-def as_columns(predictions: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    """/v1 predictions as the v2 output tensors they should equal."""
-    if "value" in predictions[0]:
-        return {"value": np.array([p["value"] for p in predictions])}
-    return {
-        "label": np.array([p["label"] for p in predictions]),
-        "probabilities": np.array(
-            [[p["probabilities"][lab] for lab in LABELS] for p in predictions]
-        ),
-    }
-
-
-def assert_same(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> None:
-    assert set(got) == set(want)
-    for name, expected in want.items():
-        value = got[name]
-        if expected.dtype.kind in "OUS":
-            assert [v.decode() if isinstance(v, bytes) else v for v in value.ravel()] == list(
-                expected
-            )
-        else:
-            np.testing.assert_allclose(value, expected, rtol=1e-6, atol=1e-6)
-
-
-def v1_predictions(served: Served) -> list[dict[str, Any]]:
-    r = httpx.post(
-        f"{served.url}/v1/predict", json={"instances": v1_instances(served.task)}, timeout=30
-    )
-    assert r.status_code == 200, r.text
-    return r.json()["predictions"]
 
 
 def test_tritonclient_matches_v1_and_predict(served: Served) -> None:
@@ -228,41 +117,6 @@ def test_open_inference_client_matches_v1(served: Served) -> None:
     assert response.id == "o-1" and response.model_name == served.task
     got = {o.name: np.array(o.data.__root__).reshape(o.shape) for o in response.outputs}
     assert_same(got, as_columns(v1_predictions(served)))
-
-
-def _logged_total(served: Served) -> float:
-    metrics = httpx.get(f"{served.url}/metrics", timeout=10).text
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in metrics.splitlines()
-        if line.startswith("flywheel_predictions_logged_total{")
-    )
-
-
-def test_v2_answers_are_logged_and_named_for_feedback(served: Served) -> None:
-    inputs = [
-        {"name": name, "datatype": datatype, "shape": list(array.shape), "data": _json_data(array)}
-        for name, datatype, array in v2_tensors(served.task)
-    ]
-    before = _logged_total(served)
-    answer = httpx.post(
-        f"{served.url}/v2/models/{served.task}/infer", json={"inputs": inputs}, timeout=30
-    )
-    assert answer.status_code == 200, answer.text
-    ids = answer.json()["parameters"]["prediction_ids"]
-    assert len(set(ids)) == 3 and answer.headers["x-request-id"]
-    assert _logged_total(served) == before + 3  # the monitor sees v2 traffic too
-    label = 1.0 if served.task == "tabular_regression" else LABELS[0]
-    feedback = httpx.post(
-        f"{served.url}/v1/feedback", json={"prediction_id": ids[0], "label": label}, timeout=30
-    )
-    # Found by its id (a regression label outside the validated range is a 400, not a 404).
-    assert feedback.status_code in ((201, 400) if label == 1.0 else (201,)), feedback.text
-
-
-def _json_data(array: np.ndarray) -> list[Any]:
-    flat = array.ravel()
-    return [v.decode() for v in flat] if array.dtype == object else flat.tolist()
 
 
 def test_openapi_lists_v2_routes(served: Served) -> None:
