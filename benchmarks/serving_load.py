@@ -1,11 +1,13 @@
 """The serving benchmark's load generator: raw-asyncio closed-loop clients on keep-alive
-connections, each sending a fixed request a fixed number of times, and latency figures."""
+connections, each sending a fixed request a fixed number of times, and latency figures.
+Given several requests, client ``i`` sends the ``i``-th (round robin): mixed traffic."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -47,13 +49,17 @@ async def _client(
 
 
 async def _load(
-    port: int, request: bytes, concurrency: int, total: int, budget_s: float
+    port: int, request: bytes | Sequence[bytes], concurrency: int, total: int, budget_s: float
 ) -> dict[str, Any]:
+    mix = [request] if isinstance(request, bytes) else list(request)
     out: dict[str, list[float]] = {"latency": [], "runtime": [], "errors": []}
     per_client = -(-total // concurrency)
     start = time.perf_counter()
     await asyncio.gather(
-        *(_client(port, request, per_client, start + budget_s, out) for _ in range(concurrency))
+        *(
+            _client(port, mix[i % len(mix)], per_client, start + budget_s, out)
+            for i in range(concurrency)
+        )
     )
     wall = time.perf_counter() - start
     lat = np.asarray(out["latency"])
@@ -76,7 +82,12 @@ async def _load(
 
 
 def measure(
-    port: int, request: bytes, concurrency: int, total: int, warmup: int, budget_s: float
+    port: int,
+    request: bytes | Sequence[bytes],
+    concurrency: int,
+    total: int,
+    warmup: int,
+    budget_s: float,
 ) -> dict[str, Any]:
     asyncio.run(_load(port, request, concurrency, warmup, budget_s / 4))
     return asyncio.run(_load(port, request, concurrency, total, budget_s))

@@ -2,7 +2,9 @@
 Inference Protocol), and BentoML (default and one tuned setting), on the same ONNX file.
 
 For the default model (the 8x8 digits ConvNet, random weights: speed does not depend on
-them) and MiniLM sentiment (the packaged encoder and an untrained head), one run:
+them) and MiniLM sentiment (the packaged encoder and an untrained head; once with one text,
+once as ``sentiment-mixed``, each client sending one of four texts of 3 to 64 tokens), one
+run:
 
 * **floor**: a POST route on the very Flywheel app (same uvicorn, FastAPI and middleware)
   that reads the body and answers a constant: what a request costs with no model;
@@ -48,6 +50,14 @@ VENV = HERE / ".venvs" / "bentoml"
 LEVELS = (1, 8, 32, 128)
 FLOOR = "/floor"
 TEXT = "the service was quick and the staff were friendly, a good day"
+# sentiment-mixed: each client sends one of these (3 to about 60 tokens), as real traffic
+# mixes short and long texts; every server pads a batch to its longest.
+MIXED_TEXTS = (
+    "great, thanks",
+    TEXT,
+    "the room was clean but small, breakfast was cold and the staff did not seem to care much",
+    " ".join([TEXT] * 4),
+)
 SENTIMENT_LABELS = ("negative", "positive")
 MAX_LEN = 64
 # BentoML arms: name -> environment (the tuned one: a worker per core).
@@ -119,8 +129,12 @@ def http_request(path: str, payload: Any) -> bytes:
     return head.encode() + body
 
 
-def requests_for(model: str) -> dict[str, bytes]:
-    """The one-instance request each server gets, all standing for the same input."""
+def requests_for(model: str) -> dict[str, Any]:
+    """The one-instance request each server gets, all standing for the same input (a list
+    of them for sentiment-mixed: client ``i`` sends the ``i``-th, round robin)."""
+    if model == "sentiment-mixed":
+        each = [_requests_for_text(text) for text in MIXED_TEXTS]
+        return {name: [r[name] for r in each] for name in each[0]}
     if model == "default":
         pixels = np.random.default_rng(0).integers(0, 256, (1, 8, 8)).tolist()
         v1 = {"instances": [pixels]}
@@ -132,9 +146,19 @@ def requests_for(model: str) -> dict[str, bytes]:
         }
         task, bento = "image_classification", ("/pixels", {"x": [pixels]})
     else:
-        v1 = {"instances": [TEXT]}
-        tensor = {"name": "text", "datatype": "BYTES", "shape": [1], "data": [TEXT]}
-        task, bento = "sentiment", ("/texts", {"texts": [TEXT]})
+        return _requests_for_text(TEXT)
+    return _requests(task, v1, tensor, bento)
+
+
+def _requests_for_text(text: str) -> dict[str, bytes]:
+    v1 = {"instances": [text]}
+    tensor = {"name": "text", "datatype": "BYTES", "shape": [1], "data": [text]}
+    return _requests("sentiment", v1, tensor, ("/texts", {"texts": [text]}))
+
+
+def _requests(
+    task: str, v1: dict[str, Any], tensor: dict[str, Any], bento: tuple[str, Any]
+) -> dict[str, bytes]:
     v2 = http_request(f"/v2/models/{task}/infer", {"id": "bench", "inputs": [tensor]})
     common = {"floor": http_request(FLOOR, v1), "flywheel v1": http_request("/v1/predict", v1)}
     peer = http_request(*bento)
@@ -236,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests per level")
     parser.add_argument("--venv", type=Path, default=VENV, help="BentoML's environment")
-    parser.add_argument("--models", default="default,sentiment")
+    parser.add_argument("--models", default="default,sentiment,sentiment-mixed")
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--profile", type=Path, help=argparse.SUPPRESS)
@@ -250,6 +274,7 @@ def main(argv: list[str] | None = None) -> None:
         "default": (300, 50, 20.0) if args.quick else (2000, 200, 45.0),
         "sentiment": (100, 20, 20.0) if args.quick else (300, 30, 40.0),
     }
+    counts["sentiment-mixed"] = counts["sentiment"]
     models = {
         m: {"counts": counts[m], **run_model(m, python, counts[m])} for m in args.models.split(",")
     }
