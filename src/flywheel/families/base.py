@@ -139,12 +139,6 @@ class Family(ABC):
 
         return torch.from_numpy(np.ascontiguousarray(self.example_batch(spec, batch)))
 
-    def batch_pad_value(self, spec: Any) -> int | None:
-        """A value the model's input rows can be right-padded with along their last axis
-        without changing any answer, so the server batches requests of different widths
-        together; None (the default): only rows of one shape share a batch."""
-        return None
-
     def train_augment(self, params: Params) -> Augment | None:
         """A batch transform applied to training batches only; None for no augmentation."""
         return None

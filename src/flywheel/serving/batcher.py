@@ -115,14 +115,8 @@ class MicroBatcher:
 
     @staticmethod
     def _joins(first: _Pending, item: _Pending) -> bool:
-        # Same session, and rows that stack: of one shape, or of one shape but their width
-        # when the family pads (a sentence's token count varies from request to request).
-        if item.model is not first.model:
-            return False
-        a, b = first.rows.shape[1:], item.rows.shape[1:]
-        if a == b:
-            return True
-        return first.model.decoder.pad_value is not None and len(a) == len(b) and a[:-1] == b[:-1]
+        # Same session, and rows that stack (a text family's sequence length may vary).
+        return item.model is first.model and item.rows.shape[1:] == first.rows.shape[1:]
 
     def _leading_run(self) -> tuple[int, bool]:
         """Rows the next batch would take now, and whether it can grow no further."""
@@ -171,7 +165,7 @@ class MicroBatcher:
             dispatched = loop.time()
             model = batch[0].model
             try:
-                rows = _stack([p.rows for p in batch], model.decoder.pad_value)
+                rows = np.concatenate([p.rows for p in batch]) if len(batch) > 1 else batch[0].rows
                 predictions, ort_seconds = await loop.run_in_executor(
                     worker, self._infer, model, rows
                 )
@@ -206,16 +200,3 @@ class MicroBatcher:
             predictions += chunk_predictions
             ort_seconds += chunk_ort
         return predictions, ort_seconds
-
-
-def _stack(parts: list[np.ndarray], pad_value: int | None) -> np.ndarray:
-    """The batch's rows in one array; narrower rows right-padded where the family allows."""
-    if len(parts) == 1:
-        return parts[0]
-    width = max(p.shape[-1] for p in parts)
-    if pad_value is not None and any(p.shape[-1] != width for p in parts):
-        pad = [(0, 0)] * (parts[0].ndim - 1)
-        parts = [
-            np.pad(p, [*pad, (0, width - p.shape[-1])], constant_values=pad_value) for p in parts
-        ]
-    return np.concatenate(parts)

@@ -51,8 +51,6 @@ class FamilyDecoder:
     def __init__(self, family: Family, spec: Any) -> None:
         self.family = family
         self.spec = spec
-        # Rows of different widths may share a batch, padded with this (see the batcher).
-        self.pad_value = family.batch_pad_value(spec)
 
     def decode(self, instances: list[Any], limits: InstanceLimits | None = None) -> np.ndarray:
         """One model input batch for ``instances``; :class:`InputError` naming the bad one."""

@@ -147,11 +147,6 @@ class SentimentFamily(TextFamily):
         return None
 
     # inference
-    def batch_pad_value(self, spec: SentimentSpec) -> int:
-        # The network masks ids == pad_id (tests/unit/families/sentiment: padding does not
-        # change the logits), so sentences of any lengths can share a batch.
-        return int(spec.tokenizer.pad_id)
-
     def encode(  # type: ignore[override]
         self, instances: Sequence[Any], spec: SentimentSpec, limits: InstanceLimits | None = None
     ) -> np.ndarray:
