@@ -30,6 +30,7 @@ and prints a markdown table.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -118,6 +119,18 @@ def service_env(tmp: str) -> dict[str, str]:
     return env
 
 
+def changes(project: Path, api: Any, dep_id: str, port: int, repeats: int) -> list[Any]:
+    """Changes until ``repeats`` of them reached production (the gate may refuse one: it is
+    kept, as a refusal), at most twice as many changes in all."""
+    samples: list[dict[str, Any]] = []
+    for i in range(2 * repeats):
+        samples.append(measure_change(project, api, dep_id, 1 + i % 9, port))
+        print(json.dumps(samples[-1]), flush=True)
+        if sum(s["outcome"] == "promoted" for s in samples) == repeats:
+            break
+    return samples
+
+
 def run_service(
     overrides: dict[str, dict[str, Any]], repeats: int, idle_s: float
 ) -> tuple[Any, dict[str, float], list[dict[str, Any]], dict[str, Any]]:
@@ -155,9 +168,7 @@ def run_service(
                     "the startup run to finish",
                     0.5,
                 )
-                samples = [
-                    measure_change(project, api, dep_id, 1 + i, port) for i in range(repeats)
-                ]
+                samples = changes(project, api, dep_id, port, repeats)
                 time.sleep(5)  # let the last run's process exit before measuring idle cost
                 idle = idle_usage(state, idle_s)
         finally:
@@ -191,6 +202,9 @@ def main() -> None:
         overrides["schedule"] = {"debounce_s": args.debounce}
     repeats = 2 if args.quick else args.repeats
     debounce, startup, samples, idle = run_service(overrides, repeats, args.idle_seconds)
+    promoted = [s for s in samples if s["outcome"] == "promoted"]
+    if not promoted:
+        raise SystemExit(f"the gate refused every change: {samples}")
     keys = (
         "total_s",
         "debounce_s",
@@ -208,15 +222,16 @@ def main() -> None:
         "repeats": repeats,
         "startup": startup,
         "samples": samples,
-        "median": {k: round(statistics.median(s[k] for s in samples), 2) for k in keys},
+        "refused": sum(s["outcome"] == "refused" for s in samples),
+        "median": {k: round(statistics.median(s[k] for s in promoted), 2) for k in keys},
         "median_stages_s": {
-            name: round(statistics.median(s["stages_s"].get(name, 0.0) for s in samples), 2)
-            for name in samples[0]["stages_s"]
+            name: round(statistics.median(s["stages_s"].get(name, 0.0) for s in promoted), 2)
+            for name in promoted[0]["stages_s"]
         },
         "targets": [
             check(
                 "data change -> new model served, `flywheel up`, default data (median s)",
-                _median(samples),
+                _median(promoted),
                 CHANGE_TO_PRODUCTION_S,
             )
         ],

@@ -70,6 +70,27 @@ def run_parts(run: dict[str, Any], tasks: list[dict[str, Any]]) -> dict[str, Any
     return {"setup_s": round(first - started, 2), "stages_s": stages}
 
 
+def wait_for_outcome(
+    registry: Any, before: str | None, api: Any, deployment_id: str, changed: float
+) -> dict[str, Any] | None:
+    """None once production moves; the run, when the run of this change ended Refused."""
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    next_look = 0.0
+    while time.monotonic() < deadline:
+        if registry.production_version() != before:
+            return None
+        if time.monotonic() >= next_look:  # the server: once a second, the alias: often
+            next_look = time.monotonic() + 1.0
+            for run in api.flow_runs(deployment_id, 5):
+                state = run.get("state") or {}
+                after = _ts(run["expected_start_time"]) >= changed
+                refused = run.get("end_time") and state.get("name") == "Refused"
+                if refused and after and registry.production_version() == before:
+                    return dict(run)
+        time.sleep(0.05)
+    raise SystemExit(f"timed out after {RUN_TIMEOUT_S:.0f}s waiting for a new production")
+
+
 def measure_change(
     project: Path, api: Any, deployment_id: str, label: int, port: int
 ) -> dict[str, Any]:
@@ -79,7 +100,15 @@ def measure_change(
     before = registry.production_version()
     new_images(project / "data", label, tag=label)
     changed = time.time()
-    wait_for(lambda: registry.production_version() != before, RUN_TIMEOUT_S, "a new production")
+    refused = wait_for_outcome(registry, before, api, deployment_id, changed)
+    if refused is not None:
+        # The gate kept production (a normal outcome): timed, but not a change -> production.
+        state = refused.get("state") or {}
+        return {
+            "outcome": "refused",
+            "run_end_s": round(_ts(refused["end_time"]) - changed, 2),
+            "reason": str(state.get("message", ""))[:400],
+        }
     live = time.time()
     version = registry.production_version()
     wait_for(lambda: served_version(port) == version, 120, "the model server to swap", 0.02)
@@ -108,6 +137,7 @@ def measure_change(
     parts = run_parts(run, tasks)
     pipeline_s = deploy_start - started
     return {
+        "outcome": "promoted",
         "version": version,
         "total_s": round(swapped - changed, 2),
         "debounce_s": round(occurred - changed, 2),
