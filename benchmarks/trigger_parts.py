@@ -91,6 +91,16 @@ def wait_for_outcome(
     raise SystemExit(f"timed out after {RUN_TIMEOUT_S:.0f}s waiting for a new production")
 
 
+def _refusal(run: dict[str, Any], changed: float) -> dict[str, Any]:
+    """The gate kept production (a normal outcome): timed, but not a change -> production."""
+    state = run.get("state") or {}
+    return {
+        "outcome": "refused",
+        "run_end_s": round(_ts(run["end_time"]) - changed, 2),
+        "reason": str(state.get("message", ""))[:400],
+    }
+
+
 def measure_change(
     project: Path, api: Any, deployment_id: str, label: int, port: int
 ) -> dict[str, Any]:
@@ -102,13 +112,7 @@ def measure_change(
     changed = time.time()
     refused = wait_for_outcome(registry, before, api, deployment_id, changed)
     if refused is not None:
-        # The gate kept production (a normal outcome): timed, but not a change -> production.
-        state = refused.get("state") or {}
-        return {
-            "outcome": "refused",
-            "run_end_s": round(_ts(refused["end_time"]) - changed, 2),
-            "reason": str(state.get("message", ""))[:400],
-        }
+        return _refusal(refused, changed)
     live = time.time()
     version = registry.production_version()
     wait_for(lambda: served_version(port) == version, 120, "the model server to swap", 0.02)
