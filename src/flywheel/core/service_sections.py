@@ -56,7 +56,9 @@ class ServeConfig(_Section):
     # The name Open Inference Protocol clients call the served model by (/v2/models/<name>);
     # None: its task (image_classification, sentiment, ...).
     model_name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")] | None = None
-    poll_interval_s: Annotated[float, Field(gt=0.0)] = 1.0
+    # How often the server reads the production alias (a small local file): half of it is
+    # the mean wait between a promotion and the new model answering.
+    poll_interval_s: Annotated[float, Field(gt=0.0)] = 0.25
     # A production version the server refused (it failed to load, e.g. out of memory) is
     # retried after a doubling back-off, from poll_interval_s up to this many seconds.
     reload_retry_max_s: Annotated[float, Field(gt=0.0)] = 60.0
@@ -65,7 +67,10 @@ class ServeConfig(_Section):
 class ScheduleConfig(_Section):
     cron: str = ""
     timezone: str = "UTC"
-    debounce_s: Annotated[float, Field(ge=0.0)] = 5.0
+    # A burst of file events (a copy, an unpacked archive) keeps postponing the event; two
+    # quiet seconds end it (watchfiles' own default is 1.6 s). Raise it for writers that
+    # pause longer between files than this.
+    debounce_s: Annotated[float, Field(ge=0.0)] = 2.0
     # Runs of one project never overlap, whatever started them (CLI, event, cron): a run
     # waits this long for the one holding the project, then is refused naming it.
     wait_for_run_s: Annotated[float, Field(ge=0.0)] = 900.0

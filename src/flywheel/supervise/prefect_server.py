@@ -28,7 +28,7 @@ PREFECT_DEFAULTS = {
     "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "5",
     # How often the serve process asks for runs a trigger created (default 10 s): most of
     # the latency between a data change and its run starting.
-    "PREFECT_RUNNER_POLL_FREQUENCY": "2",
+    "PREFECT_RUNNER_POLL_FREQUENCY": "1",
 }
 
 
